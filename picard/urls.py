@@ -1,0 +1,11 @@
+"""Top-level URLs. Each app owns its own urls module; this file only mounts them."""
+
+from django.contrib import admin
+from django.urls import path
+
+from picard import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
