@@ -1,11 +1,41 @@
-"""The activity log writer. Reads the surface/client from ``picard.context``; never stores text."""
+"""The activity log: the writer, the selectors that read it, and retention.
+
+Every create/update/delete/permission change/search/persona query calls
+``activity_record``. It reads the surface (web, api, mcp, command) and the OAuth client
+from ``picard.context`` and never stores memory text: ``memory_ids`` are UUIDs and
+``details`` holds counts, scores, timings and token usage only.
+
+Readers:
+- ``activity_timeline`` — one user's own actions, newest first, with a cursor (the
+  user's activity page);
+- ``activity_daily_counts`` / ``activity_top_clients`` / ``activity_totals`` — the
+  admin aggregates (counts only, never who searched for what);
+- ``activity_purge`` — deletes entries older than ``PICARD_ACTIVITY_RETENTION_DAYS``.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from memories.models import Activity
 from picard import context
+from picard.exceptions import ValidationError
+
+SURFACES = ("web", "api", "mcp", "command", "internal")
+TIMELINE_DEFAULT_LIMIT = 50
+TIMELINE_MAX_LIMIT = 200
+AGGREGATE_MAX_DAYS = 366
 
 
 def activity_record(*, actor, action: str, memory_ids: Iterable = (), details: dict | None = None) -> Activity:
@@ -19,3 +49,174 @@ def activity_record(*, actor, action: str, memory_ids: Iterable = (), details: d
         details=details or {},
         request_id=ctx.request_id,
     )
+
+
+# --- a user's timeline ----------------------------------------------------------------------
+
+
+@dataclass
+class TimelinePage:
+    items: list[Activity]
+    next_cursor: str | None
+    limit: int
+
+
+def _encode_cursor(entry: Activity) -> str:
+    raw = json.dumps({"t": entry.created_at.isoformat(), "id": str(entry.id)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        return datetime.fromisoformat(data["t"]), uuid.UUID(data["id"])
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        raise ValidationError.for_field("cursor", "is not a cursor returned by this timeline.")
+
+
+def _clean_limit(value, *, default: int, maximum: int, field: str) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValidationError.for_field(field, f"must be an integer between 1 and {maximum}.")
+    return value
+
+
+def activity_timeline(
+    *,
+    user,
+    limit: int | None = None,
+    cursor: str | None = None,
+    action: str | None = None,
+    surface: str | None = None,
+    client_id: str | None = None,
+    since: datetime | None = None,
+) -> TimelinePage:
+    """The actions ``user`` took (through any surface/client), newest first, keyset-paginated.
+
+    ``action`` filters by exact action (``memory.search``) or by prefix ending in a dot
+    (``memory.``). Only the user's own entries are ever returned.
+    """
+    limit = _clean_limit(limit, default=TIMELINE_DEFAULT_LIMIT, maximum=TIMELINE_MAX_LIMIT, field="limit")
+    if surface is not None and surface not in SURFACES:
+        raise ValidationError.for_field("surface", f"must be one of {', '.join(SURFACES)}.")
+    qs = Activity.objects.filter(actor=user)
+    if action:
+        qs = qs.filter(action__startswith=action) if action.endswith(".") else qs.filter(action=action)
+    if surface:
+        qs = qs.filter(surface=surface)
+    if client_id:
+        qs = qs.filter(client_id=client_id)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if cursor:
+        at, last_id = _decode_cursor(cursor)
+        qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
+    rows = list(qs.order_by("-created_at", "-id")[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor(rows[-1])
+    return TimelinePage(items=rows, next_cursor=next_cursor, limit=limit)
+
+
+def activity_client_names(*, client_ids: Iterable[str]) -> dict[str, str]:
+    """OAuth client id → application name, for display (unknown/deleted ids are left out)."""
+    from oauth2_provider.models import get_application_model
+
+    ids = {c for c in client_ids if c}
+    if not ids:
+        return {}
+    return dict(get_application_model().objects.filter(client_id__in=ids).values_list("client_id", "name"))
+
+
+# --- admin aggregates -------------------------------------------------------------------------
+
+
+def _window(days: int) -> datetime:
+    days = _clean_limit(days, default=30, maximum=AGGREGATE_MAX_DAYS, field="days")
+    today = timezone.now().astimezone(timezone.get_current_timezone()).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days - 1)
+
+
+def activity_daily_counts(*, days: int = 30, user=None, by: str | None = None) -> list[dict]:
+    """Entries per day for the last ``days`` days (today included), oldest first; days with
+    no activity are present with ``count`` 0. ``by="action"`` or ``by="surface"`` adds a
+    per-day breakdown ``{"count": n, "by": {"memory.search": 3, ...}}``. ``user`` limits it
+    to one actor (a user's own chart)."""
+    if by not in (None, "action", "surface"):
+        raise ValidationError.for_field("by", "must be 'action' or 'surface'.")
+    start = _window(days)
+    qs = Activity.objects.filter(created_at__gte=start)
+    if user is not None:
+        qs = qs.filter(actor=user)
+    fields = ["day"] + ([by] if by else [])
+    rows = qs.annotate(day=TruncDate("created_at")).values(*fields).annotate(n=Count("id")).order_by(*fields)
+    result: dict[date, dict] = {}
+    first = start.date()
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        result[day] = {"day": day, "count": 0, **({"by": {}} if by else {})}
+    for row in rows:
+        bucket = result.get(row["day"])
+        if bucket is None:
+            continue
+        bucket["count"] += row["n"]
+        if by:
+            bucket["by"][row[by]] = bucket["by"].get(row[by], 0) + row["n"]
+    return list(result.values())
+
+
+def activity_top_clients(*, days: int = 30, limit: int = 10) -> list[dict]:
+    """The OAuth clients with the most entries in the window: ``{"client_id", "name",
+    "count", "users"}`` (``users``: distinct actors). Entries without a client (web
+    session, commands) are counted under ``client_id=None``, ``name="(no client)"``."""
+    limit = _clean_limit(limit, default=10, maximum=100, field="limit")
+    rows = list(
+        Activity.objects.filter(created_at__gte=_window(days))
+        .values("client_id")
+        .annotate(count=Count("id"), users=Count("actor", distinct=True))
+        .order_by("-count", "client_id")[:limit]
+    )
+    names = activity_client_names(client_ids=[r["client_id"] for r in rows])
+    return [
+        {
+            "client_id": r["client_id"],
+            "name": names.get(r["client_id"], "(deleted client)") if r["client_id"] else "(no client)",
+            "count": r["count"],
+            "users": r["users"],
+        }
+        for r in rows
+    ]
+
+
+def activity_totals(*, days: int = 30) -> dict:
+    """Totals for the window: all entries, distinct active users, per action, per surface."""
+    qs = Activity.objects.filter(created_at__gte=_window(days))
+    return {
+        "entries": qs.count(),
+        "active_users": qs.exclude(actor=None).values("actor").distinct().count(),
+        "by_action": dict(qs.values_list("action").annotate(n=Count("id")).order_by("action")),
+        "by_surface": dict(qs.values_list("surface").annotate(n=Count("id")).order_by("surface")),
+    }
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def activity_purge(*, older_than_days: int | None = None, batch_size: int = 5000) -> int:
+    """Delete entries older than ``older_than_days`` (default: the
+    ``PICARD_ACTIVITY_RETENTION_DAYS`` setting; 0 keeps everything). Deletes in batches so
+    a large backlog never holds a long lock. Returns how many entries were deleted."""
+    days = settings.PICARD_ACTIVITY_RETENTION_DAYS if older_than_days is None else older_than_days
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise ValidationError.for_field("older_than_days", "must be a whole number of days (0 keeps everything).")
+    if days == 0:
+        return 0
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted = 0
+    while True:
+        ids = list(Activity.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += Activity.objects.filter(id__in=ids).delete()[0]

@@ -148,6 +148,8 @@ PICARD_BATCH_MAX_ITEMS = env.int("PICARD_BATCH_MAX_ITEMS", default=100)
 PICARD_LIST_DEFAULT_LIMIT = 20
 PICARD_LIST_MAX_LIMIT = 100
 PICARD_SEARCH_MAX_LIMIT = 50
+# The activity log keeps entries this many days (`manage.py purge_activity`; 0 keeps everything).
+PICARD_ACTIVITY_RETENTION_DAYS = env.int("PICARD_ACTIVITY_RETENTION_DAYS", default=90)
 
 # --- Embeddings -------------------------------------------------------------------------------
 # provider: "local" (default, offline), "openai" (OpenAI or any OpenAI-compatible server), "hash"
