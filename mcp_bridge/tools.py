@@ -88,8 +88,14 @@ class RetrieveMemoriesInput(_Input):
 
 
 class QueryMemoryInput(ListFilters):
-    query: str = Field(description="What to look for, in natural language (searched by meaning).")
+    query: str = Field(description="What to look for: a question or words, in natural language.")
     limit: int | None = Field(default=None, description="How many results, 1–50 (default 10).")
+    mode: Literal["hybrid", "semantic", "keyword"] | None = Field(
+        default=None,
+        description="How to search: 'hybrid' (default: meaning and exact words combined, best for most questions), "
+        "'semantic' (by meaning only; score is cosine similarity) or 'keyword' (exact words, names and places, "
+        "stemmed; score is BM25).",
+    )
 
 
 class BatchItem(_Input):
@@ -157,8 +163,13 @@ def retrieve_memories(actor, data: RetrieveMemoriesInput) -> dict:
 
 
 def query_memory(actor, data: QueryMemoryInput) -> dict:
-    hits = selectors.memory_search(actor=actor, query=data.query, limit=data.limit, filters=_filters(data))
-    return {"memories": [memory_as_dict(h.memory, actor=actor, score=h.score) for h in hits], "count": len(hits), "query": data.query}
+    hits = selectors.memory_search(actor=actor, query=data.query, limit=data.limit, filters=_filters(data), mode=data.mode)
+    memories = []
+    for hit in hits:
+        entry = memory_as_dict(hit.memory, actor=actor, score=hit.score)
+        entry["scores"] = {channel: round(value, 4) for channel, value in hit.sources.items()}
+        memories.append(entry)
+    return {"memories": memories, "count": len(hits), "query": data.query, "mode": selectors.clean_search_mode(data.mode)}
 
 
 _BATCH_FIELDS = {
@@ -273,8 +284,10 @@ register(Tool(
 register(Tool(
     name="query_memory", title="Search memories", input=QueryMemoryInput, handler=query_memory, scope=READ, read_only=True,
     idempotent=True,
-    description="Search the memories the user may see by meaning and return the most relevant ones with a similarity "
-    "score (0–1). Use it before answering questions about the user's life, preferences or past conversations.",
+    description="Search the memories the user may see and return the most relevant ones, best first. By default "
+    "(mode 'hybrid') it matches both meaning and exact words such as names, places and rare terms; 'score' is 0–1 "
+    "(higher is better) and 'scores' gives each channel's own score (semantic: cosine, keyword: BM25). "
+    "Use it before answering questions about the user's life, preferences or past conversations.",
 ))
 register(Tool(
     name="batch_memories", title="Create, change or delete many memories", input=BatchInput, handler=batch_memories,

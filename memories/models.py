@@ -155,3 +155,36 @@ class Activity(models.Model):
             models.Index(fields=["action", "-created_at"], name="activity_action_created"),
             GinIndex(fields=["memory_ids"], name="activity_memory_ids_gin"),
         ]
+
+
+class KeywordDocument(models.Model):
+    """One memory's entry in the keyword index: its length in terms and the id of the
+    term-hash key its postings were made with (``memories.keywords.key_id``).
+
+    The keyword index never holds a word: only keyed hashes (see docs/search.md)."""
+
+    memory = models.OneToOneField(Memory, primary_key=True, on_delete=models.CASCADE, related_name="keyword_document")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    length = models.PositiveIntegerField()
+    key_id = models.CharField(max_length=16)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "key_id"], name="keyworddoc_owner_key")]
+
+
+class KeywordPosting(models.Model):
+    """``term_hash`` (first 8 bytes of HMAC-SHA256(PICARD_TERM_HASH_KEY, stemmed term), as a
+    signed 64-bit integer) occurs ``tf`` times in ``memory``."""
+
+    id = models.BigAutoField(primary_key=True)
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    term_hash = models.BigIntegerField()
+    tf = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "term_hash"], name="keywordposting_owner_term"),
+            models.Index(fields=["term_hash"], name="keywordposting_term"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["memory", "term_hash"], name="keywordposting_unique_term")]

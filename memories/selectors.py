@@ -248,22 +248,150 @@ def memory_semantic_search(*, actor, query_vector, model_name: str, dimensions: 
     return [SearchHit(memory=m, score=round(score, 6), sources={"semantic": round(score, 6)}) for m, score in scored[:limit]]
 
 
-def memory_search(*, actor, query: str, limit: int | None = None, filters: MemoryFilters | None = None) -> list[SearchHit]:
-    """``query_memory``: the most similar memories the actor may see, with cosine scores."""
+SEARCH_MODES = ("semantic", "keyword", "hybrid")
+
+# BM25 parameters (Robertson/Spärck Jones defaults; tuned on LoCoMo dev, docs/search.md).
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+_KEYWORD_SQL = """
+WITH cand AS ({candidates}),
+docs AS (
+    SELECT d.memory_id, d.length FROM memories_keyworddocument d
+    WHERE d.key_id = %s AND d.memory_id IN (SELECT id FROM cand)
+),
+stats AS (SELECT count(*)::float8 AS n, coalesce(avg(length), 0)::float8 AS avgdl FROM docs),
+q AS (SELECT * FROM unnest(%s::bigint[], %s::int[]) AS q(term_hash, qtf)),
+post AS (
+    SELECT p.memory_id, p.term_hash, p.tf, docs.length
+    FROM memories_keywordposting p JOIN docs ON docs.memory_id = p.memory_id
+    WHERE p.term_hash = ANY(%s::bigint[]) {owner_condition}
+),
+df AS (SELECT term_hash, count(*)::float8 AS df FROM post GROUP BY term_hash)
+SELECT post.memory_id,
+       sum(q.qtf * ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
+           * post.tf * (%s + 1) / (post.tf + %s * (1 - %s + %s * post.length / greatest(stats.avgdl, 1)))) AS score
+FROM post JOIN df USING (term_hash) JOIN q USING (term_hash) CROSS JOIN stats
+GROUP BY post.memory_id
+ORDER BY score DESC, post.memory_id
+LIMIT %s
+"""
+
+
+def _keyword_part(qs: QuerySet, *, query_terms: dict[int, int], key_id: str, limit: int, owner_id=None) -> list[tuple[uuid.UUID, float]]:
+    """BM25 over one part of the visibility rule. Collection statistics (number of
+    documents, average length, document frequencies) come from that part's own visible
+    memories only, so a score never depends on memories the actor cannot see."""
+    candidates, candidate_params = qs.values("id").query.sql_with_params()
+    sql = _KEYWORD_SQL.format(candidates=candidates, owner_condition="AND p.owner_id = %s" if owner_id else "")
+    hashes = list(query_terms)
+    params = [*candidate_params, key_id, hashes, [query_terms[h] for h in hashes], hashes]
+    if owner_id:
+        params.append(owner_id)
+    params += [BM25_K1, BM25_K1, BM25_B, BM25_B, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def memory_keyword_search(*, actor, query: str, limit: int, filters: MemoryFilters) -> list[SearchHit]:
+    """BM25 top-``limit`` among the memories ``actor`` may see, over keyed term hashes
+    (memories.keywords). A query with no index terms (only stop words) finds nothing."""
+    from memories import keywords
+
+    query_terms, _ = keywords.hashed_terms(query)
+    if not query_terms:
+        return []
+    key_id = keywords.key_id()
+    scored: list[tuple[uuid.UUID, float]] = []
+    for name, qs in visible_parts(actor=actor, filters=filters).items():
+        owner_id = actor.pk if name == "own" else filters.owner_id
+        scored += _keyword_part(qs, query_terms=query_terms, key_id=key_id, limit=limit, owner_id=owner_id)
+    scored.sort(key=lambda pair: (-pair[1], str(pair[0])))
+    scored = scored[:limit]
+    memories = Memory.objects.select_related("owner").in_bulk([memory_id for memory_id, _ in scored])
+    return [
+        SearchHit(memory=memories[memory_id], score=round(score, 6), sources={"keyword": round(score, 6)})
+        for memory_id, score in scored
+        if memory_id in memories
+    ]
+
+
+def fuse_rankings(rankings: dict[str, list[SearchHit]], *, limit: int, weights: dict[str, float], k: int) -> list[SearchHit]:
+    """Weighted reciprocal rank fusion: ``sum(w / (k + rank))`` over the channels, scaled so
+    that rank 1 in every channel scores 1.0. Each hit keeps every channel's own score."""
+    fused: dict[uuid.UUID, SearchHit] = {}
+    totals: dict[uuid.UUID, float] = {}
+    for channel, hits in rankings.items():
+        weight = weights.get(channel, 1.0)
+        for rank, hit in enumerate(hits, start=1):
+            entry = fused.setdefault(hit.memory.id, SearchHit(memory=hit.memory, score=0.0, sources={}))
+            entry.sources.update(hit.sources)
+            totals[hit.memory.id] = totals.get(hit.memory.id, 0.0) + weight / (k + rank)
+    best = sum(weights.get(channel, 1.0) for channel in rankings) / (k + 1) or 1.0
+    ordered = sorted(fused.values(), key=lambda h: (-totals[h.memory.id], str(h.memory.id)))[:limit]
+    for hit in ordered:
+        hit.score = round(totals[hit.memory.id] / best, 6)
+    return ordered
+
+
+def clean_search_mode(value) -> str:
+    if value is None:
+        value = settings.PICARD_SEARCH_DEFAULT_MODE
+    if value not in SEARCH_MODES:
+        raise ValidationError.for_field("mode", f"must be one of {', '.join(SEARCH_MODES)}.")
+    return value
+
+
+def memory_search(
+    *, actor, query: str, limit: int | None = None, filters: MemoryFilters | None = None, mode: str | None = None,
+) -> list[SearchHit]:
+    """``query_memory``: the most relevant memories the actor may see.
+
+    ``mode``: ``semantic`` (cosine similarity of embeddings; ``score`` is the cosine),
+    ``keyword`` (BM25 over keyed term hashes; ``score`` is BM25), or ``hybrid`` (the
+    default: both channels fused by weighted reciprocal rank; ``score`` in 0–1). Every
+    hit's ``sources`` holds each channel's own score. If the embedding service is down,
+    hybrid search still answers from the keyword channel."""
+    from memories.embeddings import EmbeddingUnavailable
     from memories.validation import clean_text
 
     query = clean_text(query, field="query")
     limit = clean_limit(limit, default=10, maximum=settings.PICARD_SEARCH_MAX_LIMIT)
+    mode = clean_search_mode(mode)
     filters = filters or MemoryFilters()
-    provider = get_provider()
-    vector = provider.embed_query(query)
-    hits = memory_semantic_search(
-        actor=actor, query_vector=vector, model_name=provider.name, dimensions=provider.dimensions,
-        limit=limit, filters=filters,
-    )
+    details: dict = {"mode": mode}
+    if mode == "keyword":
+        hits = memory_keyword_search(actor=actor, query=query, limit=limit, filters=filters)
+    elif mode == "semantic":
+        provider = get_provider()
+        hits = memory_semantic_search(
+            actor=actor, query_vector=provider.embed_query(query), model_name=provider.name,
+            dimensions=provider.dimensions, limit=limit, filters=filters,
+        )
+    else:
+        config = settings.PICARD_SEARCH_HYBRID
+        depth = max(limit, int(config["depth"]))
+        keyword_hits = memory_keyword_search(actor=actor, query=query, limit=depth, filters=filters)
+        provider = get_provider()
+        try:
+            vector = provider.embed_query(query)
+        except EmbeddingUnavailable:
+            details["degraded"] = "embedding_unavailable"
+            semantic_hits = []
+        else:
+            semantic_hits = memory_semantic_search(
+                actor=actor, query_vector=vector, model_name=provider.name, dimensions=provider.dimensions,
+                limit=depth, filters=filters,
+            )
+        hits = fuse_rankings(
+            {"semantic": semantic_hits, "keyword": keyword_hits}, limit=limit, k=int(config["k"]),
+            weights={"semantic": float(config["semantic_weight"]), "keyword": float(config["keyword_weight"])},
+        )
     from memories.activity import activity_record
 
-    activity_record(actor=actor, action="memory.search", memory_ids=[h.memory.id for h in hits], details={"results": len(hits), "mode": "semantic"})
+    details["results"] = len(hits)
+    activity_record(actor=actor, action="memory.search", memory_ids=[h.memory.id for h in hits], details=details)
     return hits
 
 

@@ -22,10 +22,10 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from memories import selectors
+from memories import keywords, selectors
 from memories.activity import activity_record
 from memories.embeddings import EmbeddingUnavailable, get_provider
-from memories.models import Memory, MemoryShare, Permission
+from memories.models import KeywordDocument, KeywordPosting, Memory, MemoryShare, Permission
 from memories.validation import (
     clean_expires_at,
     clean_metadata,
@@ -332,8 +332,55 @@ def memory_embed_pending(*, limit: int = 500) -> int:
 
 
 def _after_text_change(memory: Memory) -> None:
-    """Hook for derived data that depends on the text (e.g. the keyword index)."""
-    return None
+    """Derived data that depends on the text: the keyword index (same transaction)."""
+    keyword_index_memory(memory=memory)
+
+
+# --- keyword index (keyed term hashes, docs/search.md) --------------------------------------
+
+
+def keyword_index_memory(*, memory: Memory, current_key_id: str | None = None) -> None:
+    """(Re)write ``memory``'s postings from its text under the current term-hash key.
+    Call inside the transaction that changed the text."""
+    counts, length = keywords.hashed_terms(memory.text)
+    KeywordPosting.objects.filter(memory_id=memory.pk).delete()
+    KeywordDocument.objects.update_or_create(
+        memory_id=memory.pk,
+        defaults={"owner_id": memory.owner_id, "length": length, "key_id": current_key_id or keywords.key_id()},
+    )
+    KeywordPosting.objects.bulk_create(
+        [KeywordPosting(memory_id=memory.pk, owner_id=memory.owner_id, term_hash=h, tf=tf) for h, tf in counts.items()]
+    )
+
+
+def keyword_index_rebuild(*, full: bool = False, owner=None, batch_size: int = 200, progress=None) -> int:
+    """Re-index memories whose keyword entry is missing or was made with another term-hash
+    key (``full=True``: every memory, e.g. after changing the stemmer). Each batch is one
+    transaction; rows locked by a concurrent writer are skipped and picked up by the next
+    run. Returns how many memories were (re)indexed."""
+    current = keywords.key_id()
+    done = 0
+    last_pk = None
+    while True:
+        with transaction.atomic():
+            qs = Memory.objects.select_for_update(skip_locked=True).order_by("pk")
+            if owner is not None:
+                qs = qs.filter(owner=owner)
+            if last_pk is not None:
+                qs = qs.filter(pk__gt=last_pk)
+            if not full:
+                # stale: no entry, or one made with another key
+                qs = qs.exclude(pk__in=KeywordDocument.objects.filter(key_id=current).values("memory_id"))
+            batch = list(qs[:batch_size])
+            if not batch:
+                break
+            for memory in batch:
+                keyword_index_memory(memory=memory, current_key_id=current)
+            last_pk = batch[-1].pk
+            done += len(batch)
+        if progress is not None:
+            progress(done)
+    return done
 
 
 __all__ = [
@@ -346,4 +393,6 @@ __all__ = [
     "memory_embed_pending",
     "memory_set_permission",
     "memory_update",
+    "keyword_index_memory",
+    "keyword_index_rebuild",
 ]

@@ -138,6 +138,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 *
 PICARD_ENCRYPTION_KEYS = [k.strip() for k in _local_secret("PICARD_ENCRYPTION_KEYS").split(",") if k.strip()]
 # Key for the keyed hashes of search terms (keyword search over encrypted text).
 PICARD_TERM_HASH_KEY = _local_secret("PICARD_TERM_HASH_KEY")
+# Keyword channel (docs/search.md): the Snowball stemmer for index terms (changing it needs
+# `manage.py rebuild_keyword_index --all`), and how search combines its two channels.
+PICARD_KEYWORD_STEMMER = env.str("PICARD_KEYWORD_STEMMER", default="english")
+PICARD_SEARCH_DEFAULT_MODE = env.str("PICARD_SEARCH_DEFAULT_MODE", default="hybrid")
+PICARD_SEARCH_HYBRID = {
+    "k": env.int("PICARD_SEARCH_RRF_K", default=60),  # reciprocal rank fusion constant
+    "semantic_weight": env.float("PICARD_SEARCH_SEMANTIC_WEIGHT", default=1.0),
+    "keyword_weight": env.float("PICARD_SEARCH_KEYWORD_WEIGHT", default=1.0),
+    "depth": env.int("PICARD_SEARCH_DEPTH", default=50),  # candidates taken from each channel
+}
 
 PICARD_MEMORY_MAX_TEXT = env.int("PICARD_MEMORY_MAX_TEXT", default=10_000)
 PICARD_MEMORY_MAX_TAGS = env.int("PICARD_MEMORY_MAX_TAGS", default=32)

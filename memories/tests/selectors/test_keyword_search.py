@@ -1,0 +1,240 @@
+"""The keyword channel (keyed term hashes + BM25) and hybrid search."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.db import connection
+
+from memories import keywords, selectors, services
+from memories.models import KeywordDocument, KeywordPosting, Memory
+from memories.selectors import MemoryFilters
+from picard.exceptions import ValidationError
+
+pytestmark = pytest.mark.django_db
+
+MODES = ("semantic", "keyword", "hybrid")
+
+
+def _ids(hits):
+    return [h.memory.id for h in hits]
+
+
+def test_keyword_search_matches_stemmed_words_and_ranks_by_bm25(alice):
+    marathon = services.memory_create(actor=alice, text="I ran two marathons in Berlin last autumn")
+    services.memory_create(actor=alice, text="Berlin has great bakeries")
+    services.memory_create(actor=alice, text="The dentist appointment is on Friday")
+    hits = selectors.memory_search(actor=alice, query="Which marathon did I run?", mode="keyword")
+    assert _ids(hits) == [marathon.id]
+    assert hits[0].sources == {"keyword": hits[0].score}
+    both = selectors.memory_search(actor=alice, query="marathon in Berlin", mode="keyword")
+    assert _ids(both)[0] == marathon.id and len(both) == 2
+
+
+def test_query_of_only_stop_words_finds_nothing_by_keyword(alice):
+    services.memory_create(actor=alice, text="what is it that you do")
+    assert selectors.memory_search(actor=alice, query="what is it", mode="keyword") == []
+
+
+def test_update_reindexes_and_delete_removes_postings(alice):
+    memory = services.memory_create(actor=alice, text="my cat is called Pixel")
+    services.memory_update(actor=alice, memory_id=str(memory.id), text="my dog is called Biscuit")
+    assert selectors.memory_search(actor=alice, query="Pixel", mode="keyword") == []
+    assert _ids(selectors.memory_search(actor=alice, query="biscuit", mode="keyword")) == [memory.id]
+    services.memory_delete(actor=alice, memory_id=str(memory.id))
+    assert not KeywordPosting.objects.filter(memory_id=memory.id).exists()
+    assert not KeywordDocument.objects.filter(memory_id=memory.id).exists()
+
+
+def test_batch_creates_are_indexed(alice):
+    ops = [services.BatchOperation(op="create", data={"text": f"note {i} about quinoa"}) for i in range(3)]
+    results = services.memory_batch(actor=alice, operations=ops)
+    assert len(selectors.memory_search(actor=alice, query="quinoa", mode="keyword", limit=10)) == 3
+    assert all(r.ok for r in results)
+
+
+def test_unknown_mode_is_a_validation_error(alice):
+    with pytest.raises(ValidationError) as excinfo:
+        selectors.memory_search(actor=alice, query="x", mode="fuzzy")
+    assert excinfo.value.details["field"] == "mode"
+
+
+def test_hybrid_is_the_default_and_reports_both_channels(alice):
+    memory = services.memory_create(actor=alice, text="Grandma's lasagne recipe uses nutmeg")
+    hits = selectors.memory_search(actor=alice, query="lasagne nutmeg")
+    assert hits[0].memory.id == memory.id
+    assert set(hits[0].sources) == {"semantic", "keyword"}
+    assert hits[0].score == 1.0  # first in both channels
+
+
+def test_term_hashes_change_with_the_key(alice, settings):
+    memory = services.memory_create(actor=alice, text="the treasure is under the walnut tree")
+    before = set(KeywordPosting.objects.filter(memory=memory).values_list("term_hash", flat=True))
+    old_key_id = keywords.key_id()
+    old_hash = keywords.term_hash("walnut")
+
+    settings.PICARD_TERM_HASH_KEY = "a-completely-different-term-hash-key"
+    assert keywords.term_hash("walnut") != old_hash
+    assert keywords.key_id() != old_key_id
+    # Until the index is rebuilt, postings made with the old key match nothing.
+    assert selectors.memory_search(actor=alice, query="walnut", mode="keyword") == []
+    out = StringIO()
+    call_command("rebuild_keyword_index", stdout=out)
+    assert "Re-indexed 1 memories" in out.getvalue()
+    after = set(KeywordPosting.objects.filter(memory=memory).values_list("term_hash", flat=True))
+    assert after and not (after & before)
+    assert _ids(selectors.memory_search(actor=alice, query="walnut", mode="keyword")) == [memory.id]
+    # A second run finds nothing stale.
+    out = StringIO()
+    call_command("rebuild_keyword_index", stdout=out)
+    assert "Re-indexed 0 memories" in out.getvalue()
+
+
+def test_rebuild_indexes_memories_that_have_no_entry(alice):
+    memory = services.memory_create(actor=alice, text="the spare key is in the garden gnome")
+    KeywordDocument.objects.filter(memory=memory).delete()
+    KeywordPosting.objects.filter(memory=memory).delete()
+    assert services.keyword_index_rebuild() == 1
+    assert _ids(selectors.memory_search(actor=alice, query="gnome", mode="keyword")) == [memory.id]
+
+
+def _text_columns():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c
+            JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema
+            WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+              AND c.data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'bytea', 'ARRAY')
+            """
+        )
+        return cursor.fetchall()
+
+
+def test_no_plaintext_of_a_memory_appears_anywhere_in_the_database(alice, bob):
+    secret = "Quetzalcoatlus"
+    stem = keywords.normalise(secret)[0]
+    memory = services.memory_create(actor=alice, text=f"The password hint is {secret} flying overhead", permission="public")
+    services.memory_update(actor=alice, memory_id=str(memory.id), text=f"The password hint is still {secret}, twice: {secret}")
+    services.memory_batch(actor=alice, operations=[services.BatchOperation(op="create", data={"text": f"{secret} again"})])
+    for mode in MODES:
+        assert selectors.memory_search(actor=bob, query=secret, mode=mode)
+    columns = _text_columns()
+    assert ("memories_memory", "text_encrypted", "text") in columns
+    found = []
+    with connection.cursor() as cursor:
+        for table, column, data_type in columns:
+            for needle in {secret, stem}:
+                if data_type == "bytea":
+                    cursor.execute(
+                        f'SELECT count(*) FROM "{table}" WHERE position(convert_to(lower(%s), \'UTF8\') IN "{column}") > 0 '
+                        f'OR position(convert_to(%s, \'UTF8\') IN "{column}") > 0',
+                        [needle, needle],
+                    )
+                else:
+                    cursor.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE %s', [f"%{needle}%"])
+                if cursor.fetchone()[0]:
+                    found.append((table, column, needle))
+    assert found == []
+    assert Memory.objects.get(id=memory.id).text.endswith(secret)
+
+
+def _visibility_world(alice, bob, carol):
+    """The word 'saxophone' in memories of every kind of visibility."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    band = Group.objects.create(name="band")
+    alice.groups.add(band)
+    word = "saxophone"
+    mems = {
+        "alice_private": services.memory_create(actor=alice, text=f"alice practises the {word} daily"),
+        "bob_private": services.memory_create(actor=bob, text=f"bob hides his {word}"),
+        "bob_public": services.memory_create(actor=bob, text=f"bob sells a {word}", permission="public"),
+        "bob_shared_alice": services.memory_create(actor=bob, text=f"{word} lessons for alice", permission="shared", shared_with={"users": ["alice"]}),
+        "bob_shared_band": services.memory_create(actor=bob, text=f"{word} for the band", permission="shared", shared_with={"groups": ["band"]}),
+        "bob_shared_carol": services.memory_create(actor=bob, text=f"{word} secret for carol", permission="shared", shared_with={"users": ["carol"]}),
+        "carol_public": services.memory_create(actor=carol, text=f"carol hates the {word}", permission="public"),
+        "unrelated": services.memory_create(actor=bob, text="bob likes tea", permission="public"),
+    }
+    soon = timezone.now() + timedelta(seconds=2)
+    mems["bob_public_expired"] = services.memory_create(actor=bob, text=f"old {word} ad", permission="public", expires_at=soon)
+    mems["alice_expired"] = services.memory_create(actor=alice, text=f"my old {word} memory", expires_at=soon)
+    Memory.objects.filter(id__in=[mems["bob_public_expired"].id, mems["alice_expired"].id]).update(expires_at=timezone.now() - timedelta(days=1))
+    return word, mems
+
+
+def test_every_mode_applies_the_visibility_rule_exactly(alice, bob, carol):
+    word, mems = _visibility_world(alice, bob, carol)
+    filter_sets = [
+        MemoryFilters(),
+        MemoryFilters(owner_id=bob.pk),
+        MemoryFilters(owner_id=alice.pk),
+        MemoryFilters(permission="public"),
+        MemoryFilters(permission="shared"),
+        MemoryFilters(expired="expired"),
+        MemoryFilters(expired="all"),
+    ]
+    for actor in (alice, bob, carol):
+        for filters in filter_sets:
+            visible = set(selectors.memory_visible_qs(actor=actor, filters=filters).values_list("id", flat=True))
+            with_word = {m.id for m in mems.values() if m.id in visible and word in m.text}
+            results = {mode: set(_ids(selectors.memory_search(actor=actor, query=word, limit=50, filters=filters, mode=mode))) for mode in MODES}
+            for mode, ids in results.items():
+                assert ids <= visible, (actor.username, filters, mode)
+            assert results["keyword"] == with_word, (actor.username, filters)
+            assert results["semantic"] == visible  # the limit exceeds the number of memories
+            assert results["hybrid"] == results["semantic"] | results["keyword"]
+    # Spot checks in plain words.
+    alice_sees = set(_ids(selectors.memory_search(actor=alice, query=word, limit=50, mode="hybrid")))
+    assert {mems[n].id for n in ("alice_private", "bob_public", "bob_shared_alice", "bob_shared_band", "carol_public")} <= alice_sees
+    assert not {mems[n].id for n in ("bob_private", "bob_shared_carol", "bob_public_expired", "alice_expired")} & alice_sees
+
+
+def test_keyword_scores_ignore_memories_the_actor_cannot_see(alice, bob):
+    public = services.memory_create(actor=bob, text="the harbour lighthouse is red", permission="public")
+    services.memory_create(actor=bob, text="nothing to see", permission="public")
+
+    def score():
+        hits = selectors.memory_search(actor=alice, query="lighthouse", mode="keyword", filters=MemoryFilters(owner_id=bob.pk))
+        assert _ids(hits) == [public.id]
+        return hits[0].score
+
+    before = score()
+    for i in range(5):  # bob's private memories must not change what alice observes
+        services.memory_create(actor=bob, text=f"private lighthouse note {i}")
+    assert score() == before
+
+
+def test_hybrid_falls_back_to_keywords_when_the_embedder_is_down(alice, settings):
+    memory = services.memory_create(actor=alice, text="the boiler service is booked with Hendricks")
+    settings.PICARD_EMBEDDINGS = {**settings.PICARD_EMBEDDINGS, "provider": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "x", "timeout": 1.0}
+    hits = selectors.memory_search(actor=alice, query="Hendricks boiler")
+    assert _ids(hits) == [memory.id]
+    assert set(hits[0].sources) == {"keyword"}
+
+
+@pytest.mark.real_embedder
+def test_keyword_finds_an_exact_rare_word_that_semantic_search_misses(alice, real_embedder):
+    # Codes that differ only in the order of their digits look alike to the embedding model.
+    for text in [
+        "Flight LH1724 to Munich leaves at 7",
+        "Flight LH2471 was cancelled last year",
+        "Booked LH7124 for the conference",
+        "LH1742 is the usual Frankfurt shuttle",
+        "Mum flies LH4172 on Sunday",
+        "LH2714 has good legroom",
+    ]:
+        services.memory_create(actor=alice, text=text)
+    target = services.memory_create(
+        actor=alice,
+        text="Long day: meetings all morning, lunch with the team, and in the evening I rebooked my trip to Lisbon on flight LH2417",
+    )
+    semantic = selectors.memory_search(actor=alice, query="LH2417", limit=3, mode="semantic")
+    keyword = selectors.memory_search(actor=alice, query="LH2417", limit=3, mode="keyword")
+    hybrid = selectors.memory_search(actor=alice, query="LH2417", limit=3, mode="hybrid")
+    assert target.id not in _ids(semantic)
+    assert _ids(keyword) == [target.id]
+    assert _ids(hybrid)[0] == target.id
