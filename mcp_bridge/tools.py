@@ -98,6 +98,12 @@ class QueryMemoryInput(ListFilters):
     )
 
 
+class QueryUserInput(_Input):
+    user_id: str = Field(description="The UUID of the user whose persona you are asking.")
+    prompt: str = Field(description="Your question for that persona, in natural language (at most 4,000 characters).")
+    limit: int | None = Field(default=None, description="Optional: at most this many memories to draw on, 1–50 (default: the persona's own setting).")
+
+
 class BatchItem(_Input):
     op: Literal["create", "update", "delete"] = Field(description="create (fields of submit_memory), update (fields of update_memory), delete (memory_id).")
     data: dict[str, Any] = Field(description="The fields for that operation.")
@@ -170,6 +176,12 @@ def query_memory(actor, data: QueryMemoryInput) -> dict:
         entry["scores"] = {channel: round(value, 4) for channel, value in hit.sources.items()}
         memories.append(entry)
     return {"memories": memories, "count": len(hits), "query": data.query, "mode": selectors.clean_search_mode(data.mode)}
+
+
+def query_user(actor, data: QueryUserInput) -> dict:
+    from personas.services import persona_answer
+
+    return persona_answer(actor=actor, user_id=data.user_id, prompt=data.prompt, limit=data.limit)
 
 
 _BATCH_FIELDS = {
@@ -288,6 +300,14 @@ register(Tool(
     "(mode 'hybrid') it matches both meaning and exact words such as names, places and rare terms; 'score' is 0–1 "
     "(higher is better) and 'scores' gives each channel's own score (semantic: cosine, keyword: BM25). "
     "Use it before answering questions about the user's life, preferences or past conversations.",
+))
+register(Tool(
+    name="query_user", title="Ask a user's persona", input=QueryUserInput, handler=query_user, scope=READ, read_only=True,
+    description="Ask another user's persona (or your own) a question. The persona answers from that user's memories "
+    "only: their public memories when someone else asks, public and private ones when they ask themselves. Returns "
+    "'response', 'memories' (the ids and similarity scores of the memories it drew on), 'model' (null when no language "
+    "model is configured) and 'mode' ('llm' or 'extractive': quoted memories, no model). Use it to learn what someone "
+    "has chosen to share, e.g. their preferences or background.",
 ))
 register(Tool(
     name="batch_memories", title="Create, change or delete many memories", input=BatchInput, handler=batch_memories,

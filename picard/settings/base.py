@@ -176,6 +176,31 @@ PICARD_EMBEDDINGS = {
     "batch_size": env.int("PICARD_EMBEDDING_BATCH_SIZE", default=32),
 }
 
+# --- Personas: chat model for answers ------------------------------------------------------
+# Any OpenAI-compatible chat endpoint (OpenAI, Ollama, vLLM, llama.cpp server). With no base
+# URL and no key, personas answer in "extractive" mode (quoted memories, no LLM). See
+# docs/personas.md.
+PICARD_LLM = {
+    # "openai" (any OpenAI-compatible server), "extractive" (never call a model), or "" = auto:
+    # openai when a base URL or an API key is set, extractive otherwise.
+    "provider": env.str("PICARD_LLM_PROVIDER", default=""),
+    "base_url": env.str("PICARD_LLM_BASE_URL", default=OPENAI_BASE_URL),
+    "api_key": env.str("PICARD_LLM_API_KEY", default=OPENAI_API_KEY),
+    "model": env.str("PICARD_LLM_MODEL", default="gpt-4o-mini"),
+    # Models a persona may choose instead of the default (the default is always allowed).
+    "allowed_models": env.list("PICARD_LLM_ALLOWED_MODELS", default=[]),
+    "timeout": env.float("PICARD_LLM_TIMEOUT", default=30.0),
+    "connect_timeout": env.float("PICARD_LLM_CONNECT_TIMEOUT", default=5.0),
+    "max_retries": env.int("PICARD_LLM_MAX_RETRIES", default=2),
+    "stream": env.bool("PICARD_LLM_STREAM", default=True),
+    # Token budget for the memories placed in one prompt (counted with the local tokenizer).
+    "context_tokens": env.int("PICARD_LLM_CONTEXT_TOKENS", default=2000),
+    "cache_seconds": env.int("PICARD_LLM_CACHE_SECONDS", default=3600),
+    "cache_alias": env.str("PICARD_LLM_CACHE_ALIAS", default="default"),
+    # Extractive mode quotes memories whose similarity is at least this.
+    "extractive_min_score": env.float("PICARD_LLM_EXTRACTIVE_MIN_SCORE", default=0.15),
+}
+
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

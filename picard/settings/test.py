@@ -8,3 +8,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # real local model with the `real_embedder` fixture.
 PICARD_EMBEDDINGS = {**PICARD_EMBEDDINGS, "provider": "hash", "dimensions": 256}
 DEBUG = False
+# Personas never call a real chat model in tests unless a test points them at its local fake.
+PICARD_LLM = {**PICARD_LLM, "provider": "extractive", "base_url": "", "api_key": ""}  # noqa: F405

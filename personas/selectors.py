@@ -1,0 +1,91 @@
+"""Persona reads: the persona of a user, the directory, and the memories a persona may use.
+
+Memory visibility is not re-implemented here: the usable memories come from
+``memories.selectors`` (``memory_visible_qs`` / ``memory_search``) with the asker as the
+actor and filters that narrow them to the persona owner's memories — public ones only when
+someone else asks. A final check re-asserts the rule on every row before it can reach a
+prompt (defence in depth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q
+
+from memories.models import Permission
+from memories.selectors import MemoryFilters, memory_search, memory_visible_qs
+from personas.llm.prompt import ContextMemory
+from personas.models import AnswerLength, Persona
+
+
+def persona_default(*, owner) -> Persona:
+    """The (unsaved) persona a user has before they shape their own: enabled, their name."""
+    name = (getattr(owner, "display_name", "") or "").strip() or owner.get_username()
+    return Persona(owner=owner, display_name=name[:100], answer_length=AnswerLength.MEDIUM, version=0)
+
+
+def persona_get_or_default(*, owner) -> Persona:
+    persona = Persona.objects.filter(owner=owner).first()
+    return persona if persona is not None else persona_default(owner=owner)
+
+
+@dataclass
+class DirectoryEntry:
+    user: object
+    persona: Persona
+
+
+def persona_directory(*, actor, query: str = "", limit: int = 50, offset: int = 0) -> tuple[list[DirectoryEntry], bool]:
+    """Active users whose persona is not switched off (users who never shaped one appear
+    with their default persona), ordered by name. Returns (entries, has_more)."""
+    User = get_user_model()
+    disabled = Persona.objects.filter(owner=OuterRef("pk"), enabled=False)
+    users = User.objects.filter(is_active=True).exclude(Exists(disabled))
+    if query:
+        users = users.filter(
+            Q(username__icontains=query) | Q(display_name__icontains=query) | Q(personas__display_name__icontains=query)
+        ).distinct()
+    rows = list(users.order_by("username", "id")[offset: offset + limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    personas = {p.owner_id: p for p in Persona.objects.filter(owner__in=rows)}
+    entries = [DirectoryEntry(user=u, persona=personas.get(u.pk) or persona_default(owner=u)) for u in rows]
+    return entries, has_more
+
+
+def _filters_for(*, asker, owner) -> MemoryFilters:
+    if asker.pk == owner.pk:
+        return MemoryFilters(owner_id=owner.pk)  # all own, non-expired
+    return MemoryFilters(owner_id=owner.pk, permission=Permission.PUBLIC)
+
+
+def _allowed(memory, *, asker, owner) -> bool:
+    if memory.owner_id != owner.pk or memory.is_expired:
+        return False
+    return asker.pk == owner.pk or memory.permission == Permission.PUBLIC
+
+
+def persona_usable_memories(*, asker, owner, prompt: str, limit: int) -> list[ContextMemory]:
+    """The owner's memories the persona may use for ``asker``, most similar to ``prompt``
+    first: the top ``limit`` — or, when the persona has no more than ``limit`` usable
+    memories, all of them (ones whose embedding is still pending score 0)."""
+    filters = _filters_for(asker=asker, owner=owner)
+    usable = memory_visible_qs(actor=asker, filters=filters)
+    total = usable.count()
+    if total == 0:
+        return []
+    search_limit = min(limit, total, settings.PICARD_SEARCH_MAX_LIMIT)
+    hits = memory_search(actor=asker, query=prompt, limit=search_limit, filters=filters)
+    ranked = [(h.memory, float(h.score)) for h in hits]
+    if total <= limit:
+        seen = {m.id for m, _ in ranked}
+        rest = usable.exclude(id__in=seen).select_related("owner").order_by("-created_at", "id")[: limit - len(ranked)]
+        ranked += [(m, 0.0) for m in rest]
+    return [
+        ContextMemory(id=str(m.id), text=m.text, score=round(score, 4))
+        for m, score in ranked
+        if _allowed(m, asker=asker, owner=owner)
+    ][:limit]
