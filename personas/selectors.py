@@ -79,13 +79,13 @@ def persona_usable_memories(*, asker, owner, prompt: str, limit: int) -> list[Co
         return []
     search_limit = min(limit, total, settings.PICARD_SEARCH_MAX_LIMIT)
     hits = memory_search(actor=asker, query=prompt, limit=search_limit, filters=filters)
-    ranked = [(h.memory, float(h.score)) for h in hits]
+    ranked = [(h.memory, float(h.score), dict(h.sources or {})) for h in hits]
     if total <= limit:
-        seen = {m.id for m, _ in ranked}
+        seen = {m.id for m, _, _ in ranked}
         rest = usable.exclude(id__in=seen).select_related("owner").order_by("-created_at", "id")[: limit - len(ranked)]
-        ranked += [(m, 0.0) for m in rest]
+        ranked += [(m, 0.0, {}) for m in rest]
     return [
-        ContextMemory(id=str(m.id), text=m.text, score=round(score, 4))
-        for m, score in ranked
+        ContextMemory(id=str(m.id), text=m.text, score=round(score, 4), sources=sources)
+        for m, score, sources in ranked
         if _allowed(m, asker=asker, owner=owner)
     ][:limit]

@@ -17,9 +17,22 @@ def _quote(text: str) -> str:
     return f"“{text}”"
 
 
+def is_relevant(memory: ContextMemory, *, min_score: float) -> bool:
+    """A memory answers the question if it shares a search term with it (keyword channel) or
+    its meaning is close enough (semantic cosine at least ``min_score``). The ranking score
+    alone cannot say this: hybrid scores are rank-based, so the best of many unrelated
+    memories still scores high."""
+    sources = memory.sources or {}
+    if sources.get("keyword", 0) > 0:
+        return True
+    if "semantic" in sources:
+        return sources["semantic"] >= min_score
+    return not sources and memory.score >= min_score
+
+
 def extractive_answer(*, memories: list[ContextMemory], min_score: float, answer_length: str) -> tuple[str, list[ContextMemory]]:
     """The reply text and the memories it quotes (best first)."""
-    relevant = [m for m in memories if m.score >= min_score][: QUOTES.get(answer_length, 3)]
+    relevant = [m for m in memories if is_relevant(m, min_score=min_score)][: QUOTES.get(answer_length, 3)]
     if not relevant:
         if memories:
             return ("I haven't noted anything that answers that. "

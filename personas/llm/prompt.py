@@ -10,7 +10,7 @@ this module: the selection happens in ``personas.services`` through ``memories.s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from personas.llm.tokens import count_tokens, truncate_to_tokens
 
@@ -29,6 +29,8 @@ class ContextMemory:
     id: str
     text: str
     score: float
+    # each search channel's own score (e.g. {"semantic": cosine, "keyword": bm25})
+    sources: dict = field(default_factory=dict)
     label: str = ""
     tokens: int = 0
     truncated: bool = False
