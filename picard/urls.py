@@ -1,11 +1,13 @@
 """Top-level URLs. Each app owns its own urls module; this file only mounts them."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from picard import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("picard.account_urls")),
+    path("", include("memories.urls")),
 ]

@@ -1,0 +1,50 @@
+"""Template helpers for the site: safe Markdown, badges, query-string building."""
+
+from __future__ import annotations
+
+from django import template
+from memories.markdown import render_markdown
+
+register = template.Library()
+
+
+@register.filter(name="markdown")
+def markdown_filter(text: str):
+    return render_markdown(text)
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, **changes) -> str:
+    """The current query string with ``changes`` applied (``None``/"" removes a key)."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+ACTION_LABELS = {
+    "memory.create": ("Created", "+"),
+    "memory.update": ("Edited", "✎"),
+    "memory.delete": ("Deleted", "−"),
+    "memory.permission": ("Changed who can see", "◐"),
+    "memory.search": ("Searched", "?"),
+    "memory.read": ("Read", "◉"),
+    "memory.list": ("Listed", "≡"),
+    "memory.import": ("Imported", "⇣"),
+    "memory.export": ("Exported", "⇡"),
+    "persona.query": ("Asked a persona", "✉"),
+}
+
+
+@register.filter
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, (action.replace(".", " ").replace("_", " ").capitalize(), "•"))[0]
+
+
+@register.filter
+def action_icon(action: str) -> str:
+    return ACTION_LABELS.get(action, ("", "•"))[1]

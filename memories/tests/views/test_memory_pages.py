@@ -1,0 +1,203 @@
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from memories import services
+from memories.models import Activity, Memory
+
+pytestmark = pytest.mark.django_db
+
+
+def _form(**overrides):
+    data = {"text": "A memory", "tags": "", "permission": "private", "share_users": "", "expires_at": "", "metadata": ""}
+    data.update(overrides)
+    return data
+
+
+def test_pages_need_a_signed_in_user(client):
+    for path in ("/memories/", "/memories/new", "/activity", "/account/settings"):
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/login?next=")
+
+
+def test_create_memory_renders_markdown_safely(client, alice):
+    client.force_login(alice)
+    text = (
+        "**Bold** idea with [a link](https://example.com)\n\n<script>alert('x')</script>\n\n"
+        "[click](javascript:alert(1)) <img src=x onerror=alert(1)> ![pic](javascript:alert(2))"
+    )
+    response = client.post("/memories/new", _form(text=text, tags="Work, ideas"))
+    assert response.status_code == 302
+    memory = Memory.objects.get(owner=alice)
+    assert memory.text == text and memory.tags == ["work", "ideas"]
+    html = client.get(response["Location"]).content.decode()
+    body = html.split('class="memory-text">', 1)[1].split("</div>", 1)[0]
+    assert "<strong>Bold</strong>" in body
+    assert 'href="https://example.com"' in body and 'rel="noopener noreferrer nofollow"' in body
+    assert "<script" not in body and "&lt;script&gt;" in body
+    assert "javascript:" not in body.replace("&lt;", "")  or 'href="javascript' not in body
+    assert 'href="javascript' not in body and 'src="javascript' not in body
+    assert "onerror=" not in body.replace("&lt;img src=x onerror=alert(1)&gt;", "")
+
+
+def test_form_errors_are_inline_and_nothing_is_saved(client, alice):
+    client.force_login(alice)
+    past = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post("/memories/new", _form(text="   ", tags="ok, bad!tag", expires_at=past, metadata="{not json"))
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Must not be empty" in html
+    assert "Must be in the future" in html
+    assert "This is not valid JSON" in html
+    assert "is invalid" in html  # the tag
+    assert Memory.objects.count() == 0
+
+
+def test_sharing_with_an_unknown_user_is_a_field_error(client, alice):
+    client.force_login(alice)
+    response = client.post("/memories/new", _form(permission="shared", share_users="nobody-like-this"))
+    assert response.status_code == 400
+    assert "No user &#x27;nobody-like-this&#x27;" in response.content.decode()
+    assert Memory.objects.count() == 0
+
+
+def test_share_with_a_user_and_a_group(client, alice, bob, carol):
+    team = Group.objects.create(name="team")
+    carol.groups.add(team)
+    client.force_login(alice)
+    response = client.post("/memories/new", {**_form(text="Team lunch on Friday", permission="shared", share_users="bob"), "share_groups": ["team"]})
+    assert response.status_code == 302
+    client.force_login(bob)
+    assert "Team lunch on Friday" in client.get("/memories/?whose=all").content.decode()
+    client.force_login(carol)
+    assert "Team lunch on Friday" in client.get("/memories/?whose=all").content.decode()
+    # alice takes it back
+    memory = Memory.objects.get(owner=alice)
+    client.force_login(alice)
+    edit = client.post(f"/memories/{memory.id}/edit", {**_form(text="Team lunch on Friday", permission="private"), "version": memory.version})
+    assert edit.status_code == 302
+    client.force_login(bob)
+    assert "Team lunch on Friday" not in client.get("/memories/?whose=all").content.decode()
+
+
+def test_search_keyword_tag_and_date_filters(client, alice):
+    services.memory_create(actor=alice, text="We booked a flight to Lisbon in May", tags=["travel"])
+    services.memory_create(actor=alice, text="Buy oat milk and coffee beans", tags=["shopping"])
+    client.force_login(alice)
+    html = client.get("/memories/?q=flight+to+Lisbon").content.decode()
+    assert "Results for “flight to Lisbon”" in html and html.index("Lisbon") < html.index("oat milk") if "oat milk" in html else True
+    assert "match " in html
+    html = client.get("/memories/?kw=oat").content.decode()
+    assert "oat milk" in html and "Lisbon" not in html
+    html = client.get("/memories/?tags=travel").content.decode()
+    assert "Lisbon" in html and "oat milk" not in html
+    tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
+    html = client.get(f"/memories/?created_from={tomorrow}").content.decode()
+    assert "Lisbon" not in html and "Nothing found" in html
+
+
+def test_bad_filter_input_gives_400_with_messages_not_500(client, alice):
+    client.force_login(alice)
+    response = client.get("/memories/?created_from=yesterday&sort=sideways&permission=all&tags=%00")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Enter a valid date" in html and "Select a valid choice" in html
+    assert client.get("/memories/?cursor=garbage").status_code == 302
+    assert client.get("/memories/?page=abc&q=x").status_code == 200
+    assert client.get("/activity?before=not-a-date").status_code == 400
+
+
+def test_pagination_walks_every_memory_once(client, alice):
+    for i in range(45):
+        services.memory_create(actor=alice, text=f"note number {i:02d}")
+    client.force_login(alice)
+    seen, url = [], "/memories/?sort=oldest"
+    while url:
+        html = client.get(url).content.decode()
+        seen += re.findall(r"note number (\d\d)", html)
+        nxt = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', html)
+        url = "/memories/" + nxt.group(1).replace("&amp;", "&") if nxt else None
+    assert seen == [f"{i:02d}" for i in range(45)]
+
+
+def test_other_users_private_memory_is_not_found_and_public_is_read_only(client, alice, bob):
+    private = services.memory_create(actor=bob, text="bob's secret", permission="private")
+    public = services.memory_create(actor=bob, text="bob's public note", permission="public")
+    client.force_login(alice)
+    assert client.get(f"/memories/{private.id}/").status_code == 404
+    missing = client.get("/memories/00000000-0000-4000-8000-000000000000/")
+    assert missing.status_code == 404
+    assert client.get(f"/memories/{private.id}/edit").status_code == 404
+    assert client.get(f"/memories/{public.id}/").status_code == 200
+    assert client.get(f"/memories/{public.id}/edit").status_code == 403
+    assert client.post(f"/memories/{public.id}/delete").status_code == 403
+    assert Memory.objects.filter(id=public.id).exists()
+
+
+def test_edit_with_stale_version_reports_a_conflict(client, alice):
+    memory = services.memory_create(actor=alice, text="v1")
+    services.memory_update(actor=alice, memory_id=memory.id, text="v2 from elsewhere")
+    client.force_login(alice)
+    response = client.post(f"/memories/{memory.id}/edit", {**_form(text="v3"), "version": 1})
+    assert response.status_code == 400 and "changed this memory while you were editing" in response.content.decode()
+    assert Memory.objects.get(id=memory.id).text == "v2 from elsewhere"
+
+
+def test_delete_asks_for_confirmation(client, alice):
+    memory = services.memory_create(actor=alice, text="to be deleted")
+    client.force_login(alice)
+    page = client.get(f"/memories/{memory.id}/delete")
+    assert page.status_code == 200 and "cannot be undone" in page.content.decode()
+    assert client.post(f"/memories/{memory.id}/delete").status_code == 302
+    assert not Memory.objects.filter(id=memory.id).exists()
+
+
+def test_bulk_permission_tag_and_delete(client, alice, bob):
+    mine = [services.memory_create(actor=alice, text=f"m{i}") for i in range(3)]
+    theirs = services.memory_create(actor=bob, text="not yours", permission="public")
+    client.force_login(alice)
+    ids = [str(m.id) for m in mine] + [str(theirs.id)]
+    response = client.post("/memories/bulk", {"ids": ids, "action": "make_public", "next": "/memories/"}, follow=True)
+    assert "Made public 3 memories" in response.content.decode()
+    assert set(Memory.objects.filter(owner=alice).values_list("permission", flat=True)) == {"public"}
+    assert Memory.objects.get(id=theirs.id).permission == "public"
+    client.post("/memories/bulk", {"ids": ids[:2], "action": "add_tag", "tag": "Later"})
+    assert sorted(len(m.tags) for m in Memory.objects.filter(owner=alice)) == [0, 1, 1]
+    missing_tag = client.post("/memories/bulk", {"ids": ids[:2], "action": "add_tag", "tag": ""}, follow=True)
+    assert "Type the tag to add or remove" in missing_tag.content.decode()
+    nothing = client.post("/memories/bulk", {"action": "delete"}, follow=True)
+    assert "Select at least one memory first" in nothing.content.decode()
+    confirm = client.post("/memories/bulk", {"ids": ids, "action": "delete"})
+    assert confirm.status_code == 200 and "Delete 3 memories?" in confirm.content.decode()
+    assert Memory.objects.filter(owner=alice).count() == 3
+    client.post("/memories/bulk", {"ids": ids, "action": "delete", "confirm": "1"})
+    assert Memory.objects.filter(owner=alice).count() == 0
+    assert Memory.objects.filter(id=theirs.id).exists()
+    garbage = client.post("/memories/bulk", {"ids": ["not-a-uuid"], "action": "delete", "confirm": "1"}, follow=True)
+    assert garbage.status_code == 200
+
+
+def test_user_lookup_for_the_share_picker(client, alice, bob):
+    client.force_login(alice)
+    assert client.get("/memories/users/lookup?q=b").json() == {"users": []}
+    assert client.get("/memories/users/lookup?q=bo").json()["users"][0]["username"] == "bob"
+    assert client.get("/memories/users/lookup?q=al").json() == {"users": []}  # not yourself
+
+
+def test_activity_timeline_and_admin_overview(client, alice, make_user):
+    services.memory_create(actor=alice, text="something")
+    client.force_login(alice)
+    client.get("/memories/?q=something")
+    assert Activity.objects.filter(actor=alice, action="memory.search", surface="web").exists()
+    html = client.get("/activity").content.decode()
+    assert "Created" in html and "Searched" in html and "on this website" in html
+    assert client.get("/manage/overview").status_code == 403
+    admin = make_user("root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    page = client.get("/manage/overview")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<svg" in html and 'class="bar"' in html and "active users" in html

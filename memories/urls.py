@@ -1,0 +1,19 @@
+"""The memory pages: /memories/…, /activity, /manage/overview."""
+
+from django.urls import path
+
+from memories import views
+
+app_name = "memories"
+
+urlpatterns = [
+    path("memories/", views.memory_list_view, name="list"),
+    path("memories/new", views.memory_create_view, name="create"),
+    path("memories/bulk", views.memory_bulk_view, name="bulk"),
+    path("memories/users/lookup", views.user_lookup_view, name="user_lookup"),
+    path("memories/<uuid:memory_id>/", views.memory_detail_view, name="detail"),
+    path("memories/<uuid:memory_id>/edit", views.memory_edit_view, name="edit"),
+    path("memories/<uuid:memory_id>/delete", views.memory_delete_view, name="delete"),
+    path("activity", views.activity_view, name="activity"),
+    path("manage/overview", views.admin_overview_view, name="admin_overview"),
+]

@@ -1,0 +1,426 @@
+"""The memory pages of the site. Thin: forms validate input, services write, selectors read.
+
+Every view runs inside ``call_context(surface="web")`` so the activity log knows the door,
+and turns a ``DomainError`` into a friendly page or an inline form error — never a 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.db import connection, transaction
+from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from memories import selectors, services
+from memories.forms import BulkForm, MemoryFilterForm, MemoryForm
+from memories.models import Memory, Permission
+from memories.selectors import SORTS, MemoryFilters, _encode_cursor
+from picard.context import call_context
+from picard.exceptions import DomainError, NotFound, PermissionDenied
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+SEARCH_LIMIT = 50
+KEYWORD_SCAN_MAX = 2000
+
+
+def web_view(view):
+    """Run ``view`` as the web door: sets the call context; DomainErrors become error pages."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        with call_context(surface="web"):
+            try:
+                return view(request, *args, **kwargs)
+            except NotFound as exc:
+                return render(request, "error.html", {"title": "Not found", "message": exc.message}, status=404)
+            except DomainError as exc:
+                status = exc.http_status if 400 <= exc.http_status < 500 else 503
+                logger.warning("web request failed: %s %s", exc.code, exc.message) if status == 503 else None
+                title = "That did not work" if status < 500 else "Something is not working right now"
+                return render(request, "error.html", {"title": title, "message": exc.message}, status=status)
+
+    return wrapper
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+def _field_for(exc: DomainError, form) -> str | None:
+    field = exc.details.get("field")
+    mapping = {"expiration_date": "expires_at", "shared_with": "share_users", "memory_id": None}
+    field = mapping.get(field, field)
+    if field == "share_users" and "share_users" not in form.fields:
+        return None
+    return field if field in form.fields else None
+
+
+def _strip_field(message: str, exc: DomainError) -> str:
+    field = exc.details.get("field")
+    if field and message.startswith(f"{field}: "):
+        message = message[len(field) + 2 :]
+    return message[:1].upper() + message[1:]
+
+
+# --- list, search, filters -------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    memory: Memory
+    score: float | None = None
+
+
+def _keyword_words(value: str) -> list[str]:
+    return [w.casefold() for w in (value or "").split() if w.strip()]
+
+
+def _matches(memory: Memory, words: list[str]) -> bool:
+    text = memory.text.casefold()
+    tags = " ".join(memory.tags).casefold()
+    return all(w in text or w in tags for w in words)
+
+
+def _keyword_page(*, actor, filters: MemoryFilters, sort: str, words: list[str], cursor: str | None) -> tuple[list[Row], str | None, bool]:
+    """Memory text is encrypted, so a keyword filter decrypts as it goes: it pages through the
+    visible memories in order and keeps those containing every word, reading at most
+    KEYWORD_SCAN_MAX rows per page. Returns (rows, next_cursor, truncated)."""
+    column, _ = SORTS[sort]
+    found: list[Row] = []
+    scanned = 0
+    while True:
+        page = selectors.memory_list(actor=actor, filters=filters, sort=sort, limit=100, cursor=cursor)
+        for memory in page.items:
+            scanned += 1
+            if _matches(memory, words):
+                found.append(Row(memory))
+                if len(found) == PAGE_SIZE:
+                    return found, _encode_cursor(sort, getattr(memory, column), memory.id), False
+        if not page.next_cursor:
+            return found, None, False
+        cursor = page.next_cursor
+        if scanned >= KEYWORD_SCAN_MAX:
+            return found, cursor, True
+
+
+def _top_tags(actor, limit: int = 16) -> list[tuple[str, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tag, count(*) FROM memories_memory, unnest(tags) AS tag WHERE owner_id = %s "
+            "GROUP BY tag ORDER BY count(*) DESC, tag LIMIT %s",
+            [actor.pk, limit],
+        )
+        return list(cursor.fetchall())
+
+
+@login_required
+@require_GET
+@web_view
+def memory_list_view(request):
+    actor = request.user
+    form = MemoryFilterForm(request.GET or {"whose": "mine"})
+    context = {"form": form, "rows": [], "top_tags": _top_tags(actor), "bulk_actions": BulkForm.base_fields["action"].choices}
+    if not form.is_valid():
+        return render(request, "memories/list.html", context, status=400)
+    data = form.cleaned_data
+    filters = form.filters(actor=actor)
+    query = (data.get("q") or "").strip()
+    words = _keyword_words(data.get("kw"))
+    sort = data.get("sort") or ("relevance" if query else "newest")
+    if sort == "relevance" and not query:
+        sort = "newest"
+        messages.info(request, "Sorting by relevance needs a search; showing the newest first.")
+    context.update(query=query, sort=sort, keyword=" ".join(words))
+    if query:
+        hits = selectors.memory_search(actor=actor, query=query, limit=SEARCH_LIMIT, filters=filters)
+        rows = [Row(h.memory, h.score) for h in hits if not words or _matches(h.memory, words)]
+        if sort != "relevance":
+            column, descending = SORTS[sort]
+            rows.sort(key=lambda r: getattr(r.memory, column), reverse=descending)
+        try:
+            page = max(1, int(request.GET.get("page") or 1))
+        except ValueError:
+            page = 1
+        start = (page - 1) * PAGE_SIZE
+        context.update(
+            rows=rows[start : start + PAGE_SIZE], total=len(rows), search_page=page,
+            has_next=start + PAGE_SIZE < len(rows), next_page=page + 1, has_prev=page > 1, prev_page=page - 1,
+            search_capped=len(hits) >= SEARCH_LIMIT,
+        )
+    else:
+        cursor = request.GET.get("cursor") or None
+        try:
+            if words:
+                rows, next_cursor, truncated = _keyword_page(actor=actor, filters=filters, sort=sort, words=words, cursor=cursor)
+                context["keyword_truncated"] = truncated
+            else:
+                page = selectors.memory_list(actor=actor, filters=filters, sort=sort, limit=PAGE_SIZE, cursor=cursor)
+                rows, next_cursor = [Row(m) for m in page.items], page.next_cursor
+        except DomainError as exc:
+            if exc.details.get("field") != "cursor":
+                raise
+            messages.warning(request, "That page link is out of date; here is the first page.")
+            return redirect(reverse("memories:list") + _query_without(request, "cursor"))
+        context.update(rows=rows, next_cursor=next_cursor, is_first_page=not cursor)
+    return render(request, "memories/list.html", context)
+
+
+def _query_without(request, *keys: str) -> str:
+    params = request.GET.copy()
+    for key in keys:
+        params.pop(key, None)
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else ""
+
+
+# --- create / edit / delete --------------------------------------------------------------------
+
+
+def _apply_errors(form, exc: DomainError) -> None:
+    form.add_error(_field_for(exc, form), _strip_field(exc.message, exc))
+
+
+def _initial_from_user(user) -> dict:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    initial = {"permission": user.default_permission or Permission.PRIVATE}
+    if user.default_expiry_days:
+        initial["expires_at"] = (timezone.now() + timedelta(days=user.default_expiry_days)).replace(second=0, microsecond=0)
+    return initial
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@web_view
+def memory_create_view(request):
+    form = MemoryForm(request.POST or None, initial=_initial_from_user(request.user))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            memory = services.memory_create(
+                actor=request.user, text=data["text"], permission=data["permission"], expires_at=data["expires_at"],
+                tags=data["tags"], metadata=data["metadata"], shared_with=form.shared_with(),
+            )
+        except DomainError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Memory saved.")
+            if request.POST.get("another"):
+                return redirect("memories:create")
+            return redirect("memories:detail", memory_id=memory.id)
+    status = 400 if form.errors else 200
+    return render(request, "memories/form.html", {"form": form, "creating": True}, status=status)
+
+
+def _own_memory(request, memory_id) -> Memory:
+    memory = selectors.memory_get_for_actor(actor=request.user, memory_id=memory_id, include_expired=True)
+    if memory.owner_id != request.user.pk:
+        raise PermissionDenied("Only the owner can change this memory.")
+    return memory
+
+
+def _share_initial(memory: Memory) -> dict:
+    shares = memory.shares.select_related("user", "group")
+    return {
+        "share_users": ", ".join(s.user.username for s in shares if s.user_id),
+        "share_groups": [s.group.name for s in shares if s.group_id],
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@web_view
+def memory_edit_view(request, memory_id):
+    memory = _own_memory(request, memory_id)
+    initial = {
+        "text": memory.text, "tags": ", ".join(memory.tags), "permission": memory.permission,
+        "expires_at": memory.expires_at, "metadata": _json_or_empty(memory.metadata), **_share_initial(memory),
+    }
+    form = MemoryForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                version = int(request.POST.get("version") or memory.version)
+                changes = {}
+                if data["text"] != memory.text:
+                    changes["text"] = data["text"]
+                if data["tags"] != list(memory.tags):
+                    changes["tags"] = data["tags"]
+                if data["expires_at"] != memory.expires_at:
+                    changes["expires_at"] = data["expires_at"]
+                if data["metadata"] != memory.metadata:
+                    changes["metadata"] = data["metadata"]
+                if changes:
+                    updated = services.memory_update(actor=request.user, memory_id=memory.id, expected_version=version, **changes)
+                    version = updated.version
+                shares_changed = "share_users" in form.changed_data or "share_groups" in form.changed_data
+                if data["permission"] != memory.permission or (data["permission"] == Permission.SHARED and shares_changed):
+                    services.memory_set_permission(
+                        actor=request.user, memory_id=memory.id, permission=data["permission"],
+                        shared_with=form.shared_with(), expected_version=version,
+                    )
+        except DomainError as exc:
+            if exc.code == "conflict":
+                form.add_error(None, "Someone (or another window) changed this memory while you were editing. Reload the page to see the latest version.")
+            else:
+                _apply_errors(form, exc)
+        except ValueError:
+            form.add_error(None, "The form was out of date; reload the page and try again.")
+        else:
+            messages.success(request, "Memory updated.")
+            return redirect("memories:detail", memory_id=memory.id)
+    status = 400 if form.errors else 200
+    return render(request, "memories/form.html", {"form": form, "memory": memory, "creating": False}, status=status)
+
+
+def _json_or_empty(value) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, indent=2) if value else ""
+
+
+@login_required
+@require_GET
+@web_view
+def memory_detail_view(request, memory_id):
+    memory = selectors.memory_get_for_actor(actor=request.user, memory_id=memory_id, include_expired=True)
+    is_owner = memory.owner_id == request.user.pk
+    shares = _share_initial(memory) if is_owner and memory.permission == Permission.SHARED else None
+    return render(request, "memories/detail.html", {"memory": memory, "is_owner": is_owner, "shares": shares, "metadata_json": _json_or_empty(memory.metadata)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@web_view
+def memory_delete_view(request, memory_id):
+    memory = _own_memory(request, memory_id)
+    if request.method == "POST":
+        services.memory_delete(actor=request.user, memory_id=memory.id)
+        messages.success(request, "Memory deleted.")
+        return redirect(_safe_next(request, reverse("memories:list")))
+    return render(request, "memories/confirm_delete.html", {"memories": [memory], "single": True})
+
+
+# --- bulk actions ------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@web_view
+def memory_bulk_view(request):
+    back = _safe_next(request, reverse("memories:list"))
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, errors[0])
+            break
+        return HttpResponseRedirect(back)
+    data = form.cleaned_data
+    actor = request.user
+    own = list(Memory.objects.filter(owner=actor, id__in=data["ids"]))
+    skipped = len(set(data["ids"])) - len(own)
+    if data["action"] == "delete" and not data.get("confirm"):
+        return render(request, "memories/confirm_delete.html", {"memories": own, "single": False, "next": back})
+    done, failed = 0, 0
+    for memory in own:
+        try:
+            if data["action"] == "delete":
+                services.memory_delete(actor=actor, memory_id=memory.id)
+            elif data["action"] in ("make_private", "make_public"):
+                permission = Permission.PRIVATE if data["action"] == "make_private" else Permission.PUBLIC
+                if memory.permission != permission:
+                    services.memory_set_permission(actor=actor, memory_id=memory.id, permission=permission)
+            elif data["action"] == "add_tag":
+                if data["tag"] not in memory.tags:
+                    services.memory_update(actor=actor, memory_id=memory.id, tags=[*memory.tags, data["tag"]], expected_version=memory.version)
+            elif data["action"] == "remove_tag":
+                if data["tag"] in memory.tags:
+                    services.memory_update(actor=actor, memory_id=memory.id, tags=[t for t in memory.tags if t != data["tag"]], expected_version=memory.version)
+            done += 1
+        except DomainError:
+            failed += 1
+    verb = {
+        "delete": "Deleted", "make_private": "Made private", "make_public": "Made public",
+        "add_tag": f"Tagged “{data.get('tag')}”:", "remove_tag": f"Removed tag “{data.get('tag')}” from",
+    }[data["action"]]
+    messages.success(request, f"{verb} {done} memor{'y' if done == 1 else 'ies'}.")
+    if failed or skipped:
+        messages.warning(request, f"{failed + skipped} could not be changed (not yours, missing, or changed meanwhile).")
+    return HttpResponseRedirect(back)
+
+
+# --- share picker ------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def user_lookup_view(request):
+    """Usernames for the share picker: at least 2 characters, at most 8 active users."""
+    q = (request.GET.get("q") or "").strip()
+    if len(q) < 2 or len(q) > 150 or "\x00" in q:
+        return JsonResponse({"users": []})
+    users = (
+        get_user_model().objects.filter(is_active=True)
+        .filter(Q(username__istartswith=q) | Q(display_name__icontains=q))
+        .exclude(pk=request.user.pk).order_by("username")[:8]
+    )
+    return JsonResponse({"users": [{"username": u.username, "display_name": u.display_name} for u in users]})
+
+
+# --- activity ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+@web_view
+def activity_view(request):
+    from memories import dashboard
+    from memories.validation import parse_iso_datetime
+
+    before = parse_iso_datetime(request.GET.get("before") or None, field="before")
+    rows, next_before = dashboard.activity_timeline(actor=request.user, before=before)
+    names = dashboard.client_names(r.client_id for r in rows)
+    days: list[tuple] = []
+    for row in rows:
+        row.client_name = names.get(row.client_id) if row.client_id else None
+        day = row.created_at.date()
+        if not days or days[-1][0] != day:
+            days.append((day, []))
+        days[-1][1].append(row)
+    others = dashboard.activity_on_my_memories(actor=request.user)
+    others_names = dashboard.client_names(o["activity"].client_id for o in others)
+    for o in others:
+        o["client_name"] = others_names.get(o["activity"].client_id)
+    return render(request, "memories/activity.html", {
+        "days": days, "next_before": next_before.isoformat() if next_before else None, "others": others, "is_first_page": before is None,
+    })
+
+
+@login_required
+@require_GET
+@web_view
+def admin_overview_view(request):
+    from memories import dashboard
+
+    if not request.user.is_staff:
+        return render(request, "error.html", {"title": "Administrators only", "message": "This page is for Picard's administrators."}, status=403)
+    overview = dashboard.admin_overview()
+    return render(request, "memories/admin_overview.html", {"overview": overview, "chart": dashboard.bar_chart(overview.queries_per_day)})
