@@ -75,6 +75,11 @@ class Memory(models.Model):
     # model gets its own partial expression index (see memories.vector_index).
     embedding = VectorField(null=True, blank=True)
     embedding_model = models.CharField(max_length=200, null=True, blank=True)
+    # During an embedding-model switch (``manage.py reembed``, see memories.reembed): the
+    # vector for the *target* model. Search keeps using ``embedding`` until the switch
+    # completes, then the two are swapped in one transaction. NULL outside a switch.
+    embedding_next = VectorField(null=True, blank=True)
+    embedding_next_model = models.CharField(max_length=200, null=True, blank=True)
 
     objects = MemoryQuerySet.as_manager()
 
@@ -110,6 +115,25 @@ class Memory(models.Model):
 
         self.text_encrypted = encrypt(value)
         self._plaintext = value
+
+
+class EmbeddingState(models.Model):
+    """Which embedding model the stored vectors (and so every search) use, and the model a
+    switch in progress moves to. One row (pk=1), created by the first ``reembed``; without
+    it the configured provider (``PICARD_EMBEDDINGS``) is the active one."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    active_model = models.CharField(max_length=200)
+    # Provider settings (never an API key: that always comes from the environment).
+    active_config = models.JSONField(default=dict)
+    target_model = models.CharField(max_length=200, null=True, blank=True)
+    target_config = models.JSONField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    switched_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"embeddings: {self.active_model}" + (f" -> {self.target_model}" if self.target_model else "")
 
 
 class MemoryShare(models.Model):

@@ -20,7 +20,8 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, VectorField
 
-from memories.embeddings import get_provider
+from memories.embeddings import get_provider  # noqa: F401  (kept for callers patching it)
+from memories.reembed import active_provider
 from memories.models import Memory
 from memories.validation import clean_permission, clean_tags, clean_uuid, parse_iso_datetime
 from picard.exceptions import NotFound, ValidationError
@@ -364,7 +365,7 @@ def memory_search(
     if mode == "keyword":
         hits = memory_keyword_search(actor=actor, query=query, limit=limit, filters=filters)
     elif mode == "semantic":
-        provider = get_provider()
+        provider = active_provider()
         hits = memory_semantic_search(
             actor=actor, query_vector=provider.embed_query(query), model_name=provider.name,
             dimensions=provider.dimensions, limit=limit, filters=filters,
@@ -373,7 +374,7 @@ def memory_search(
         config = settings.PICARD_SEARCH_HYBRID
         depth = max(limit, int(config["depth"]))
         keyword_hits = memory_keyword_search(actor=actor, query=query, limit=depth, filters=filters)
-        provider = get_provider()
+        provider = active_provider()
         try:
             vector = provider.embed_query(query)
         except EmbeddingUnavailable:

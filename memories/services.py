@@ -24,8 +24,9 @@ from django.utils import timezone
 
 from memories import keywords, selectors
 from memories.activity import activity_record
-from memories.embeddings import EmbeddingUnavailable, get_provider
+from memories.embeddings import EmbeddingUnavailable, get_provider  # noqa: F401  (re-exported for callers)
 from memories.models import KeywordDocument, KeywordPosting, Memory, MemoryShare, Permission
+from memories.reembed import assign_vectors, lock_for_write
 from memories.validation import (
     clean_expires_at,
     clean_metadata,
@@ -53,13 +54,20 @@ class ShareTargets:
     groups: tuple = ()
 
 
-def _embed_or_pending(text: str) -> tuple[list[float] | None, str | None]:
-    provider = get_provider()
-    try:
-        return provider.embed_documents([text])[0], provider.name
-    except EmbeddingUnavailable:
-        logger.warning("embedding provider unavailable; memory stored with a pending embedding")
-        return None, None
+def _embed_or_pending(text: str) -> dict[str, list[float]]:
+    """``{model name: vector}`` for the active model (and the target of a model switch in
+    progress, see memories.reembed). A provider that is down leaves its slot pending."""
+    from memories.reembed import embed_for_write
+
+    return embed_for_write([text])[0]
+
+
+def _as_vectors(embedding) -> dict[str, list[float]] | None:
+    """Accept pre-computed vectors as ``{model: vector}`` or a legacy ``(vector, model)``."""
+    if embedding is None or isinstance(embedding, dict):
+        return embedding
+    vector, model = embedding
+    return {model: vector} if vector is not None and model else {}
 
 
 def _resolve_share_targets(*, actor, shared_with) -> ShareTargets:
@@ -138,7 +146,7 @@ def memory_create(
     tags: Sequence[str] | None = None,
     metadata: dict | None = None,
     shared_with=None,
-    embedding: tuple[list[float] | None, str | None] | None = None,
+    embedding: dict[str, list[float]] | tuple | None = None,
 ) -> Memory:
     text = clean_text(text)
     permission = clean_permission(permission or getattr(actor, "default_permission", None) or Permission.PRIVATE)
@@ -148,13 +156,17 @@ def memory_create(
     targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
     if targets != ShareTargets() and permission != Permission.SHARED:
         raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
-    vector, model = embedding if embedding is not None else _embed_or_pending(text)
+    vectors = _as_vectors(embedding)
+    if vectors is None:
+        vectors = _embed_or_pending(text)
     with transaction.atomic():
+        state = lock_for_write()
         now = timezone.now()
         memory = Memory(
             owner=actor, permission=permission, expires_at=expires_at, tags=tags, metadata=metadata,
-            created_at=now, updated_at=now, embedding=vector, embedding_model=model,
+            created_at=now, updated_at=now,
         )
+        assign_vectors(memory, vectors, state)
         memory.set_text(text)
         memory.save(force_insert=True)
         if targets != ShareTargets():
@@ -190,11 +202,12 @@ def memory_update(
         raise ValidationError("Nothing to update: send text, expiration_date, tags or metadata.")
     embedding = _embed_or_pending(changes["text"]) if "text" in changes else None
     with transaction.atomic():
+        state = lock_for_write() if embedding is not None else None  # before any memory row lock
         memory = _owned_for_update(actor=actor, memory_id=memory_id)
         _check_version(memory, expected_version)
         if "text" in changes:
             memory.set_text(changes["text"])
-            memory.embedding, memory.embedding_model = embedding
+            assign_vectors(memory, embedding, state)
         for name in ("expires_at", "tags", "metadata"):
             if name in changes:
                 setattr(memory, name, changes[name])
@@ -277,12 +290,10 @@ def memory_batch(*, actor, operations: Sequence[BatchOperation]) -> list[BatchRe
             except DomainError:
                 pass
     if texts:
-        provider = get_provider()
-        try:
-            vectors = provider.embed_documents([t for _, t in texts])
-            pre_embedded = {i: (v, provider.name) for (i, _), v in zip(texts, vectors)}
-        except EmbeddingUnavailable:
-            pre_embedded = {i: (None, None) for i, _ in texts}
+        from memories.reembed import embed_for_write
+
+        vectors = embed_for_write([t for _, t in texts])
+        pre_embedded = {i: v for (i, _), v in zip(texts, vectors)}
     results: list[BatchResult] = []
     for i, op in enumerate(operations):
         try:
@@ -308,17 +319,20 @@ def memory_batch(*, actor, operations: Sequence[BatchOperation]) -> list[BatchRe
 # --- embeddings maintenance ----------------------------------------------------------------
 
 
-def memory_embed_pending(*, limit: int = 500) -> int:
+def memory_embed_pending(*, limit: int = 500, progress=None) -> int:
     """Embed memories whose embedding is pending (NULL) or made by another model than the
-    configured one. Returns how many were embedded. Safe to run concurrently (SKIP LOCKED)."""
-    provider = get_provider()
-    target = provider.name
+    active one (see memories.reembed), in place. Returns how many were embedded. Safe to
+    run concurrently (SKIP LOCKED). ``progress(n)`` is called after each batch."""
+    from memories.reembed import active_provider, lock_for_write
+
     done = 0
     while done < limit:
         with transaction.atomic():
+            state = lock_for_write()
+            provider = active_provider(state)
             unique = list(
                 Memory.objects.select_for_update(skip_locked=True)
-                .exclude(embedding_model=target)  # includes NULL (pending) rows
+                .exclude(embedding_model=provider.name)  # includes NULL (pending) rows
                 .order_by("created_at")[: min(64, limit - done)]
             )
             if not unique:
@@ -328,6 +342,8 @@ def memory_embed_pending(*, limit: int = 500) -> int:
                 memory.embedding, memory.embedding_model = vector, provider.name
             Memory.objects.bulk_update(unique, ["embedding", "embedding_model"])
             done += len(unique)
+        if progress:
+            progress(len(unique))
     return done
 
 
