@@ -10,4 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("picard.account_urls")),
     path("", include("memories.urls")),
+    path("personas/", include("personas.urls")),
+    path("api/personas/", include("personas.api_urls")),
 ]
