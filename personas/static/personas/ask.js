@@ -8,8 +8,7 @@
   var form = section.querySelector(".ask-form");
   var log = section.querySelector(".chat-log");
   if (!form || !log) return;
-  var personaName = (section.querySelector("h1") || {}).textContent || "";
-  personaName = personaName.replace(/^Ask\s+/, "");
+  var personaName = section.dataset.personaName || "";
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -31,10 +30,10 @@
       li.appendChild(document.createTextNode(" "));
       li.appendChild(el("q", "memory-text", m.text));
       li.appendChild(document.createTextNode(" "));
-      li.appendChild(el("span", "citation-score", "score " + Number(m.score).toFixed(2)));
+      li.appendChild(el("span", "score muted small", "score " + Number(m.score).toFixed(2)));
       if (m.permission && m.permission !== "public") {
         li.appendChild(document.createTextNode(" "));
-        li.appendChild(el("span", "badge badge-private", m.permission));
+        li.appendChild(el("span", "badge badge-" + m.permission, m.permission));
       }
       list.appendChild(li);
     });
@@ -63,12 +62,12 @@
     e.preventDefault();
     var button = form.querySelector("button[type=submit]");
     button.disabled = true;
-    var q = el("li", "chat-message chat-question");
-    q.appendChild(el("p", "chat-author", "You"));
+    var q = el("li", "card chat-message chat-question");
+    q.appendChild(el("p", "chat-author label", "You"));
     q.appendChild(el("p", "chat-text", question));
     log.appendChild(q);
-    var a = el("li", "chat-message chat-answer is-streaming");
-    var author = el("p", "chat-author", personaName + " ");
+    var a = el("li", "card chat-message chat-answer is-streaming");
+    var author = el("p", "chat-author label", personaName + " ");
     var badge = el("span", "answer-mode badge", "…");
     author.appendChild(badge);
     a.appendChild(author);
@@ -106,7 +105,7 @@
                 if (data.cached) author.appendChild(el("span", "badge", "cached"));
                 renderCitations(a, data.cited);
               } else if (event === "error") {
-                a.className = "chat-message chat-error";
+                a.className = "card chat-message chat-error errorlist";
                 text.textContent = data.message;
               }
             });
@@ -116,7 +115,7 @@
         return pump();
       })
       .catch(function (err) {
-        a.className = "chat-message chat-error";
+        a.className = "card chat-message chat-error errorlist";
         text.textContent = err.message;
       })
       .then(function () {

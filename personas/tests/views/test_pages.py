@@ -62,7 +62,7 @@ def test_newcomer_without_api_key_gets_an_extractive_answer_on_the_site(client, 
 def test_owner_sees_private_memories_cited_on_their_own_page(client, extractive, alice, alice_public, alice_private):
     client.force_login(alice)
     html = client.post(reverse("personas:ask", args=[alice.id]), {"prompt": "hiking diary password"}).content.decode()
-    assert "swordfish" in html and "badge-private" in html
+    assert "swordfish" in html and "badge-private" in html  # the private memory is labelled as such
 
 
 def test_edit_page_saves_the_persona_and_shows_errors(client, extractive, alice):
@@ -75,7 +75,7 @@ def test_edit_page_saves_the_persona_and_shows_errors(client, extractive, alice)
     persona = Persona.objects.get(owner=alice)
     assert persona.enabled is False and persona.max_memories == 5 and persona.instructions == "Be brief."
     bad = client.post(reverse("personas:edit"), {**data, "display_name": "", "temperature": "9"})
-    assert bad.status_code == 200 and "field-errors" in bad.content.decode()
+    assert bad.status_code == 200 and "errorlist" in bad.content.decode()
     assert Persona.objects.get(owner=alice).version == 1
 
 
