@@ -212,3 +212,54 @@ class KeywordPosting(models.Model):
             models.Index(fields=["term_hash"], name="keywordposting_term"),
         ]
         constraints = [models.UniqueConstraint(fields=["memory", "term_hash"], name="keywordposting_unique_term")]
+
+
+class ImportJob(models.Model):
+    """A background import of an uploaded file (see ``memories.importexport``).
+
+    The upload is kept only encrypted (``payload_encrypted``, Fernet like memory text) and is
+    dropped when the job ends. Each row is imported in its own transaction *together with*
+    the advance of ``position``, so a crash (even ``kill -9``) never half-writes a row and a
+    restart resumes exactly at the next row. ``worker``/``heartbeat_at`` form a lease: a job
+    whose worker stopped sending heartbeats can be taken over.
+    """
+
+    class Status(models.TextChoices):
+        PREVIEW = "preview", "Waiting for confirmation"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Finished"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    filename = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=16)
+    payload_encrypted = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEW)
+    total = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0)  # rows [0, position) are done
+    created_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{"row": n, "message": "..."}], capped
+    message = models.CharField(max_length=500, blank=True)
+    worker = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="importjob_owner_created"),
+                   models.Index(fields=["status"], name="importjob_status")]
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.position / self.total)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

@@ -147,7 +147,12 @@ def memory_create(
     metadata: dict | None = None,
     shared_with=None,
     embedding: dict[str, list[float]] | tuple | None = None,
+    memory_id: uuid.UUID | None = None,
+    created_at: datetime | None = None,
+    updated_at: datetime | None = None,
 ) -> Memory:
+    """Create a memory. ``memory_id``/``created_at``/``updated_at`` restore those values
+    (imports of exported memories); callers check that ``memory_id`` is free."""
     text = clean_text(text)
     permission = clean_permission(permission or getattr(actor, "default_permission", None) or Permission.PRIVATE)
     expires_at = clean_expires_at(expires_at)
@@ -164,8 +169,10 @@ def memory_create(
         now = timezone.now()
         memory = Memory(
             owner=actor, permission=permission, expires_at=expires_at, tags=tags, metadata=metadata,
-            created_at=now, updated_at=now,
+            created_at=created_at or now, updated_at=updated_at or created_at or now,
         )
+        if memory_id is not None:
+            memory.id = memory_id
         assign_vectors(memory, vectors, state)
         memory.set_text(text)
         memory.save(force_insert=True)

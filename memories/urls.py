@@ -14,6 +14,12 @@ urlpatterns = [
     path("memories/<uuid:memory_id>/", views.memory_detail_view, name="detail"),
     path("memories/<uuid:memory_id>/edit", views.memory_edit_view, name="edit"),
     path("memories/<uuid:memory_id>/delete", views.memory_delete_view, name="delete"),
+    path("memories/import", views.import_view, name="import"),
+    path("memories/import/<uuid:job_id>", views.import_job_view, name="import_job"),
+    path("memories/import/<uuid:job_id>/status", views.import_job_status_view, name="import_job_status"),
+    path("memories/import/<uuid:job_id>/start", views.import_job_action_view, {"action": "start"}, name="import_job_start"),
+    path("memories/import/<uuid:job_id>/cancel", views.import_job_action_view, {"action": "cancel"}, name="import_job_cancel"),
+    path("memories/export", views.export_view, name="export"),
     path("activity", views.activity_view, name="activity"),
     path("manage/overview", views.admin_overview_view, name="admin_overview"),
 ]

@@ -210,7 +210,7 @@ def _initial_from_user(user) -> dict:
 @require_http_methods(["GET", "POST"])
 @web_view
 def memory_create_view(request):
-    form = MemoryForm(request.POST or None, initial=_initial_from_user(request.user))
+    form = MemoryForm(request.POST if request.method == "POST" else None, initial=_initial_from_user(request.user))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -253,7 +253,7 @@ def memory_edit_view(request, memory_id):
         "text": memory.text, "tags": ", ".join(memory.tags), "permission": memory.permission,
         "expires_at": memory.expires_at, "metadata": _json_or_empty(memory.metadata), **_share_initial(memory),
     }
-    form = MemoryForm(request.POST or None, initial=initial)
+    form = MemoryForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -424,3 +424,114 @@ def admin_overview_view(request):
         return render(request, "error.html", {"title": "Administrators only", "message": "This page is for Picard's administrators."}, status=403)
     overview = dashboard.admin_overview()
     return render(request, "memories/admin_overview.html", {"overview": overview, "chart": dashboard.bar_chart(overview.queries_per_day)})
+
+
+# --- import / export ---------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@web_view
+def import_view(request):
+    from memories import importexport
+    from memories.forms import ExportForm, ImportUploadForm
+    from memories.models import ImportJob
+
+    form = ImportUploadForm(request.POST, request.FILES) if request.method == "POST" else ImportUploadForm()
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            if upload.size > importexport.MAX_UPLOAD_BYTES:
+                raise importexport.ImportFormatError(
+                    f"The file is larger than {importexport.MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it into smaller files.",
+                    details={"field": "file"},
+                )
+            job, _ = importexport.import_job_create(actor=request.user, filename=upload.name, raw=upload.read(), fmt=form.cleaned_data.get("format") or None)
+        except DomainError as exc:
+            form.add_error("format" if exc.details.get("field") == "format" else "file", exc.message)
+        else:
+            return redirect("memories:import_job", job_id=job.id)
+    jobs = ImportJob.objects.filter(owner=request.user).order_by("-created_at")[:10]
+    export_form = ExportForm(initial={"format": "jsonl"})
+    own_count = Memory.objects.filter(owner=request.user).count()
+    return render(request, "memories/import.html", {"form": form, "jobs": jobs, "export_form": export_form, "own_count": own_count},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+@web_view
+def import_job_view(request, job_id):
+    from memories import importexport
+
+    job = importexport.import_job_get(actor=request.user, job_id=job_id)
+    if importexport.import_job_needs_worker(job):
+        importexport.import_job_start_background(job.id)
+        job.refresh_from_db()
+    preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else []
+    preview_errors = sum(1 for p in preview if p.error)
+    return render(request, "memories/import_job.html", {
+        "job": job, "preview": preview, "preview_errors": preview_errors, "errors_hidden": max(0, job.failed_count - len(job.errors)),
+    })
+
+
+@login_required
+@require_GET
+@web_view
+def import_job_status_view(request, job_id):
+    from memories import importexport
+
+    job = importexport.import_job_get(actor=request.user, job_id=job_id)
+    if importexport.import_job_needs_worker(job):
+        importexport.import_job_start_background(job.id)
+        job.refresh_from_db()
+    return JsonResponse({
+        "id": str(job.id), "status": job.status, "position": job.position, "total": job.total,
+        "created": job.created_count, "skipped": job.skipped_count, "failed": job.failed_count, "errors": job.errors[:50],
+    })
+
+
+@login_required
+@require_POST
+@web_view
+def import_job_action_view(request, job_id, action):
+    from memories import importexport
+
+    if action == "start":
+        job = importexport.import_job_start(actor=request.user, job_id=job_id)
+        importexport.import_job_start_background(job.id)
+        messages.info(request, "Import started. You can leave this page; it continues in the background.")
+    else:
+        importexport.import_job_cancel(actor=request.user, job_id=job_id)
+        messages.info(request, "Import cancelled. Rows already imported stay.")
+    return redirect("memories:import_job", job_id=job_id)
+
+
+@login_required
+@require_GET
+@web_view
+def export_view(request):
+    from django.http import StreamingHttpResponse
+    from django.utils import timezone
+
+    from memories import importexport
+    from memories.forms import ExportForm
+
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, f"Export: {errors[0]}")
+            break
+        return redirect("memories:import")
+    data = form.cleaned_data
+    filters = MemoryFilters(
+        owner_id=request.user.pk, tags=data["tags"], permission=data.get("permission") or None,
+        expired="all" if data.get("include_expired") else "active",
+    )
+    fmt = data["format"]
+    stream = importexport.export_lines(actor=request.user, fmt=fmt, filters=filters)
+    extension, content_type = ("jsonl", "application/x-ndjson") if fmt == "jsonl" else ("md", "text/markdown")
+    response = StreamingHttpResponse(stream, content_type=f"{content_type}; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="picard-memories-{stamp}.{extension}"'
+    return response

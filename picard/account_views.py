@@ -26,7 +26,7 @@ def register(request):
         next_url = ""
     if request.user.is_authenticated:
         return redirect(next_url or "memories:list")
-    form = RegisterForm(request.POST or None)
+    form = RegisterForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
         user.display_name = form.cleaned_data.get("display_name", "")
@@ -40,7 +40,7 @@ def register(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_settings(request):
-    form = ProfileForm(request.POST or None, instance=request.user)
+    form = ProfileForm(request.POST if request.method == "POST" else None, instance=request.user)
     if request.method == "POST":
         if form.is_valid():
             form.save()

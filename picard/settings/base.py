@@ -262,3 +262,9 @@ if env.str("EMAIL_URL", default=""):
 else:
     EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Picard <picard@localhost>")
+
+# --- Imports (memories.importexport) -------------------------------------------------------------
+# Run imports inline instead of in a background thread (tests inside one transaction).
+PICARD_IMPORT_INLINE = env.bool("PICARD_IMPORT_INLINE", default=False)
+# Seconds to pause between imported rows (eases load on a small server; 0 = as fast as possible).
+PICARD_IMPORT_THROTTLE_SECONDS = env.float("PICARD_IMPORT_THROTTLE_SECONDS", default=0.0)

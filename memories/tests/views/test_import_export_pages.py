@@ -1,0 +1,48 @@
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from memories import services
+from memories.models import ImportJob, Memory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_upload_preview_import_and_export_through_the_pages(client, alice, settings):
+    settings.PICARD_IMPORT_INLINE = True
+    client.force_login(alice)
+    raw = b'{"text": "from a file", "tags": ["imported"]}\n{"text": ""}\n'
+    response = client.post("/memories/import", {"file": SimpleUploadedFile("notes.jsonl", raw), "format": ""})
+    assert response.status_code == 302
+    job = ImportJob.objects.get(owner=alice)
+    preview = client.get(response["Location"]).content.decode()
+    assert "2</strong> memories found" in preview and "from a file" in preview and "must not be empty" in preview.lower()
+    assert Memory.objects.count() == 0
+    client.post(f"/memories/import/{job.id}/start")
+    page = client.get(f"/memories/import/{job.id}").content.decode()
+    assert "1 imported" in page and "Rows that were not imported" in page
+    status = client.get(f"/memories/import/{job.id}/status").json()
+    assert status | {"errors": None} == status | {"status": "done", "position": 2, "total": 2, "created": 1, "failed": 1, "errors": None}
+    export = client.get("/memories/export?format=jsonl")
+    assert export["Content-Disposition"].startswith('attachment; filename="picard-memories-')
+    lines = b"".join(export.streaming_content).decode().splitlines()
+    assert [json.loads(line)["text"] for line in lines] == ["from a file"]
+
+
+def test_bad_uploads_show_inline_errors(client, alice):
+    client.force_login(alice)
+    response = client.post("/memories/import", {"file": SimpleUploadedFile("notes.json", b"{nope"), "format": ""})
+    assert response.status_code == 400 and "This is not valid JSON" in response.content.decode()
+    response = client.post("/memories/import", {})
+    assert response.status_code == 400 and "This field is required" in response.content.decode()
+    assert client.get("/memories/export?format=pdf", follow=True).status_code == 200
+
+
+def test_other_users_import_job_is_not_found(client, alice, bob):
+    services.memory_create(actor=alice, text="x")
+    job = ImportJob.objects.create(owner=alice, format="jsonl", total=0)
+    client.force_login(bob)
+    assert client.get(f"/memories/import/{job.id}").status_code == 404
+    assert client.post(f"/memories/import/{job.id}/start").status_code == 404
+    assert client.get(f"/memories/import/{job.id}/status").status_code == 404
