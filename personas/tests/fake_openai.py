@@ -21,6 +21,7 @@ class FakeOpenAI:
         self.reply = "I love hiking in the Alps [M1]."
         self.model = "test-model"
         self.slow_seconds = 3.0
+        self.chunk_delay = 0.0  # seconds between streamed pieces
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -112,6 +113,8 @@ class FakeOpenAI:
                     chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
+                    if fake.chunk_delay:
+                        time.sleep(fake.chunk_delay)
                 last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
                 self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
                 usage = {**base, "choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": len(pieces), "total_tokens": 120 + len(pieces)}}

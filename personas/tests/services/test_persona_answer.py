@@ -242,3 +242,22 @@ def test_bad_input_is_rejected_clearly(extractive, alice, bob):
         persona_answer(actor=bob, user_id=str(alice.id), prompt="hi", limit=0)
     with pytest.raises(ValidationError):
         persona_answer(actor=bob, user_id=str(alice.id), prompt="hi", limit=51)
+
+
+def test_a_memory_made_private_is_not_served_from_an_earlier_cached_answer(llm, alice, bob, alice_memories):
+    from memories.services import memory_set_permission
+
+    first = persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking?")
+    assert str(alice_memories["public"].id) in {m["id"] for m in first["memories"]}
+    memory_set_permission(actor=alice, memory_id=alice_memories["public"].id, permission="private")
+    again = persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking?")
+    assert again["cached"] is False and len(llm.chat_requests) == 2
+    assert str(alice_memories["public"].id) not in {m["id"] for m in again["memories"]}
+    assert "Alps" not in json.dumps(llm.chat_requests[1]["body"])
+
+
+def test_the_owners_answer_is_never_served_to_someone_else(extractive, alice, bob, alice_memories):
+    own = persona_answer(actor=alice, user_id=str(alice.id), prompt="hiking secret bank PIN")
+    assert "4321" in own["response"]
+    other = persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking secret bank PIN")
+    assert other["cached"] is False and "4321" not in other["response"]

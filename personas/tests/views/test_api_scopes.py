@@ -1,0 +1,40 @@
+"""The REST door checks OAuth scopes: reading/asking needs memories:read, changing your
+persona needs memories:write."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_application_model
+
+
+@pytest.fixture
+def bearer(alice):
+    def _token(scope: str) -> dict:
+        app = get_application_model().objects.create(
+            name="test app", user=alice, client_type="confidential", authorization_grant_type="authorization-code",
+            redirect_uris="http://127.0.0.1/cb",
+        )
+        token = get_access_token_model().objects.create(
+            user=alice, application=app, token=f"tok-{scope}-{app.pk}", scope=scope,
+            expires=timezone.now() + timedelta(hours=1),
+        )
+        return {"HTTP_AUTHORIZATION": f"Bearer {token.token}"}
+    return _token
+
+
+def test_read_scope_may_read_and_ask_but_not_change(client, extractive, alice, bearer):
+    headers = bearer("memories:read")
+    assert client.get("/api/personas/me", **headers).status_code == 200
+    assert client.post(f"/api/personas/{alice.id}/ask", {"prompt": "hi"}, content_type="application/json", **headers).status_code == 200
+    response = client.patch("/api/personas/me", {"bio": "x"}, content_type="application/json", **headers)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
+
+
+def test_write_scope_alone_may_change_but_not_ask(client, extractive, alice, bearer):
+    headers = bearer("memories:write")
+    assert client.patch("/api/personas/me", {"bio": "x"}, content_type="application/json", **headers).status_code == 200
+    response = client.post(f"/api/personas/{alice.id}/ask", {"prompt": "hi"}, content_type="application/json", **headers)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
