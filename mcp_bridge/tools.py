@@ -113,6 +113,74 @@ class BatchInput(_Input):
     operations: list[BatchItem] = Field(description="Up to 100 operations; each succeeds or fails on its own.")
 
 
+# --- outputs (the MCP outputSchema; handlers still return plain dicts) ------------------
+# ``extra="allow"``: a door must never reject a field a newer handler adds; the schema lists
+# what every client can rely on.
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class SharedWithOutput(_Output):
+    users: list[str] = Field(description="User ids (UUID) the memory is shared with.")
+    groups: list[str] = Field(description="Group names the memory is shared with.")
+
+
+class MemoryOutput(_Output):
+    id: str = Field(description="The memory's UUID.")
+    text: str = Field(description="The memory's text.")
+    permission: PermissionName = Field(description="'private', 'public' or 'shared'.")
+    owner_id: str = Field(description="The owner's user id (UUID).")
+    tags: list[str] = Field(description="Tags.")
+    metadata: dict[str, Any] | None = Field(default=None, description="Free-form JSON stored with the memory.")
+    created_at: str = Field(description="ISO 8601 creation time (UTC).")
+    updated_at: str = Field(description="ISO 8601 time of the last change (UTC).")
+    expiration_date: str | None = Field(default=None, description="ISO 8601 expiry, or null.")
+    version: int = Field(description="Increases with every change; pass it as expected_version to update_memory.")
+    embedding_status: Literal["ready", "pending"] = Field(description="Whether the memory is searchable by meaning yet.")
+    score: float | None = Field(default=None, description="Search results only: similarity 0–1 (higher is closer).")
+    shared_with: SharedWithOutput | None = Field(default=None, description="Owner only, for shared memories: who may read it.")
+
+
+class DeletedOutput(_Output):
+    id: str = Field(description="The deleted memory's UUID.")
+    deleted: bool = Field(description="Always true.")
+
+
+class MemoryPageOutput(_Output):
+    memories: list[MemoryOutput] = Field(description="This page of memories.")
+    count: int = Field(description="How many memories are on this page.")
+    next_cursor: str | None = Field(default=None, description="Pass as cursor to get the next page; null on the last page.")
+
+
+class SearchOutput(_Output):
+    memories: list[MemoryOutput] = Field(description="The best matches first, each with its score.")
+    count: int = Field(description="How many memories were returned.")
+    query: str = Field(description="The query that was searched.")
+
+
+class ErrorOutput(_Output):
+    code: str = Field(description="Machine-readable error code, e.g. not_found, invalid, forbidden.")
+    message: str = Field(description="What went wrong, in words.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Extra facts, e.g. the field at fault.")
+
+
+class BatchItemOutput(_Output):
+    index: int = Field(description="Position of the operation in the request.")
+    op: Literal["create", "update", "delete"] = Field(description="The operation.")
+    status: Literal["success", "error"] = Field(description="Whether this operation succeeded.")
+    id: str | None = Field(default=None, description="The memory's UUID (on success).")
+    memory: MemoryOutput | None = Field(default=None, description="The memory after create/update.")
+    error: ErrorOutput | None = Field(default=None, description="Why this operation failed.")
+
+
+class BatchOutput(_Output):
+    results: list[BatchItemOutput] = Field(description="One result per operation, in request order.")
+    succeeded: int = Field(description="How many operations succeeded.")
+    failed: int = Field(description="How many operations failed.")
+
+
 # --- handlers ---------------------------------------------------------------------------
 
 
@@ -250,6 +318,8 @@ class Tool:
     destructive: bool = False
     idempotent: bool = False
     title: str = ""
+    # The shape of the handler's dict (MCP outputSchema / structuredContent); None: unstructured.
+    output: type[BaseModel] | None = None
 
 
 TOOLS: dict[str, Tool] = {}
@@ -261,40 +331,40 @@ def register(tool: Tool) -> Tool:
 
 
 register(Tool(
-    name="submit_memory", title="Save a memory", input=SubmitMemoryInput, handler=submit_memory, scope=WRITE, read_only=False,
+    name="submit_memory", output=MemoryOutput, title="Save a memory", input=SubmitMemoryInput, handler=submit_memory, scope=WRITE, read_only=False,
     description="Store a new memory for the user: a short fact, preference, note or event worth remembering later. "
     "Use it when the user tells you something they want kept, or asks you to remember something. Returns the memory with its id.",
 ))
 register(Tool(
-    name="update_memory", title="Change a memory", input=UpdateMemoryInput, handler=update_memory, scope=WRITE, read_only=False,
+    name="update_memory", output=MemoryOutput, title="Change a memory", input=UpdateMemoryInput, handler=update_memory, scope=WRITE, read_only=False,
     idempotent=True,
     description="Change the text, expiry, tags or metadata of one of the user's own memories (by memory_id). "
     "Only the fields you send change. Use it to correct or extend something remembered earlier.",
 ))
 register(Tool(
-    name="delete_memory", title="Delete a memory", input=MemoryIdInput, handler=delete_memory, scope=WRITE, read_only=False,
+    name="delete_memory", output=DeletedOutput, title="Delete a memory", input=MemoryIdInput, handler=delete_memory, scope=WRITE, read_only=False,
     destructive=True, idempotent=False,
     description="Permanently delete one of the user's own memories by memory_id. Ask the user first when in doubt.",
 ))
 register(Tool(
-    name="modify_permissions", title="Change who can see a memory", input=ModifyPermissionsInput, handler=modify_permissions,
+    name="modify_permissions", output=MemoryOutput, title="Change who can see a memory", input=ModifyPermissionsInput, handler=modify_permissions,
     scope=WRITE, read_only=False, idempotent=True,
     description="Set who may see one of the user's memories: 'private' (only them), 'public' (any signed-in user and "
     "their persona) or 'shared' with named users/groups (shared_with).",
 ))
 register(Tool(
-    name="get_memories", title="List memories", input=GetMemoriesInput, handler=get_memories, scope=READ, read_only=True,
+    name="get_memories", output=MemoryPageOutput, title="List memories", input=GetMemoriesInput, handler=get_memories, scope=READ, read_only=True,
     idempotent=True,
     description="List memories the user may see, newest first, with optional filters (owner user_id, permission, tags, "
     "date ranges, expired) and cursor pagination. Use query_memory instead to search by meaning.",
 ))
 register(Tool(
-    name="retrieve_memories", title="List my memories", input=RetrieveMemoriesInput, handler=retrieve_memories, scope=READ,
+    name="retrieve_memories", output=MemoryPageOutput, title="List my memories", input=RetrieveMemoriesInput, handler=retrieve_memories, scope=READ,
     read_only=True, idempotent=True,
     description="List all of the user's own memories, newest first, a page at a time (pass next_cursor to continue).",
 ))
 register(Tool(
-    name="query_memory", title="Search memories", input=QueryMemoryInput, handler=query_memory, scope=READ, read_only=True,
+    name="query_memory", output=SearchOutput, title="Search memories", input=QueryMemoryInput, handler=query_memory, scope=READ, read_only=True,
     idempotent=True,
     description="Search the memories the user may see and return the most relevant ones, best first. By default "
     "(mode 'hybrid') it matches both meaning and exact words such as names, places and rare terms; 'score' is 0–1 "
@@ -310,7 +380,7 @@ register(Tool(
     "has chosen to share, e.g. their preferences or background.",
 ))
 register(Tool(
-    name="batch_memories", title="Create, change or delete many memories", input=BatchInput, handler=batch_memories,
+    name="batch_memories", output=BatchOutput, title="Create, change or delete many memories", input=BatchInput, handler=batch_memories,
     scope=WRITE, read_only=False, destructive=True,
     description="Run up to 100 create/update/delete operations in one call. Each operation succeeds or fails on its own "
     "(per-item results); a failed item leaves nothing behind.",

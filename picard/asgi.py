@@ -1,28 +1,85 @@
-"""The top-level ASGI app: Django for the site and APIs; the MCP app is mounted here too
-(see mcp_bridge). It owns the lifespan, because a mounted sub-app's lifespan never runs and
-Django's ASGI handler refuses lifespan events."""
+"""The top-level ASGI app: one process serves the site, the APIs and ``/mcp``.
+
+- It owns the lifespan, because a mounted sub-app's lifespan never runs and Django's ASGI
+  handler refuses lifespan events: startup runs the MCP session manager; shutdown stops it
+  and releases the embedded database handle (uvicorn re-raises SIGTERM, skipping atexit).
+- ``/mcp`` goes to the MCP app with its scope unchanged (no ``/mcp/`` redirect dance).
+- ``/.well-known/oauth-protected-resource`` and ``…/mcp`` (RFC 9728) have one owner: the MCP door.
+- Everything else goes to Django.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "picard.settings.base")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
-django_app = get_asgi_application()
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+PRM_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp")
 
 
-async def application(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
+async def _close_db_connections() -> None:
+    """Close the connections the MCP door opened in Django's sync thread."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all, thread_sensitive=True)()
+
+
+def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | None = None, json_response: bool | None = None):
+    """A fresh top-level app (tests build several, with different MCP modes)."""
+    django_app = get_asgi_application()
+
+    from mcp_bridge.http import McpHttpApp, ProtectedResourceMetadataApp
+
+    mcp_app = McpHttpApp(stateless=stateless, json_response=json_response)
+    prm_app = ProtectedResourceMetadataApp()
+
+    async def lifespan(receive, send) -> None:
+        stack = contextlib.AsyncExitStack()
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            await stack.enter_async_context(mcp_app.lifespan())
+        except Exception as exc:  # pragma: no cover - reported to the server, which exits
+            logger.exception("MCP session manager failed to start")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        try:
+            await stack.aclose()
+            await _close_db_connections()
+        finally:
+            if release_db_on_shutdown:
                 from picard.embedded_db import release
 
                 release()
-                await send({"type": "lifespan.shutdown.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+
+    async def application(scope, receive, send):
+        kind = scope["type"]
+        if kind == "lifespan":
+            await lifespan(receive, send)
+            return
+        if kind == "http":
+            path = scope["path"]
+            if path == MCP_PATH:
+                await mcp_app(scope, receive, send)
                 return
-    await django_app(scope, receive, send)
+            if path.rstrip("/") in PRM_PATHS:
+                await prm_app(scope, receive, send)
+                return
+        await django_app(scope, receive, send)
+
+    application.mcp = mcp_app  # for tests and introspection
+    return application
+
+
+application = build_application()

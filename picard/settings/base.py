@@ -237,6 +237,30 @@ OAUTH2_PROVIDER = {
 
 CORS_URLS_REGEX = r"^/(mcp|token|revoke_token|introspect|oauth/.*|\.well-known/.*|api/.*)$"
 CORS_ALLOW_ALL_ORIGINS = env.bool("CORS_ALLOW_ALL_ORIGINS", default=True)
+# Browser MCP clients (MCP Inspector) and their OAuth calls (discovery, /oauth/register,
+# /token) send these; /mcp itself answers CORS in mcp_bridge.http with the same lists.
+CORS_ALLOW_HEADERS = (
+    "accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with",
+    "mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name", "last-event-id",
+)
+CORS_EXPOSE_HEADERS = ("mcp-session-id", "mcp-protocol-version", "www-authenticate")
+
+# --- MCP (Streamable HTTP at /mcp; see docs/mcp-clients.md) -----------------------------------
+# The resource identifier (RFC 8707/9728) is the canonical public URL of the endpoint; tokens
+# must be bound to exactly this.
+PICARD_MCP_RESOURCE = f"{PICARD_PUBLIC_URL}/mcp"
+# Stateless: every POST stands alone (no Mcp-Session-Id) — needed when several worker
+# processes serve /mcp without sticky sessions. Stateful keeps sessions in this process.
+PICARD_MCP_STATELESS = env.bool("PICARD_MCP_STATELESS", default=False)
+# Answer POSTs with plain JSON instead of an SSE stream (both are valid Streamable HTTP).
+PICARD_MCP_JSON_RESPONSE = env.bool("PICARD_MCP_JSON_RESPONSE", default=False)
+PICARD_MCP_SESSION_IDLE_TIMEOUT = env.int("PICARD_MCP_SESSION_IDLE_TIMEOUT", default=1800)
+# Origins (scheme://host[:port], ":*" = any port, "*" = any) allowed to call /mcp from a
+# browser (DNS-rebinding protection and CORS). Hosts are checked against ALLOWED_HOSTS.
+PICARD_MCP_ALLOWED_ORIGINS = env.list(
+    "PICARD_MCP_ALLOWED_ORIGINS",
+    default=[PICARD_PUBLIC_URL, "http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"],
+)
 
 LOGGING = {
     "version": 1,
