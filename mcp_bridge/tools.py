@@ -139,7 +139,8 @@ class MemoryOutput(_Output):
     expiration_date: str | None = Field(default=None, description="ISO 8601 expiry, or null.")
     version: int = Field(description="Increases with every change; pass it as expected_version to update_memory.")
     embedding_status: Literal["ready", "pending"] = Field(description="Whether the memory is searchable by meaning yet.")
-    score: float | None = Field(default=None, description="Search results only: similarity 0–1 (higher is closer).")
+    score: float | None = Field(default=None, description="Search results only: relevance 0–1 (higher is better).")
+    scores: dict[str, float] | None = Field(default=None, description="Search results only: each channel's own score (semantic: cosine, keyword: BM25).")
     shared_with: SharedWithOutput | None = Field(default=None, description="Owner only, for shared memories: who may read it.")
 
 
@@ -158,6 +159,21 @@ class SearchOutput(_Output):
     memories: list[MemoryOutput] = Field(description="The best matches first, each with its score.")
     count: int = Field(description="How many memories were returned.")
     query: str = Field(description="The query that was searched.")
+    mode: str | None = Field(default=None, description="How it was searched: hybrid, semantic or keyword.")
+
+
+class CitationOutput(_Output):
+    id: str = Field(description="The UUID of a memory the persona drew on.")
+    score: float = Field(description="How relevant that memory was to the question (0–1).")
+
+
+class QueryUserOutput(_Output):
+    response: str = Field(description="The persona's answer.")
+    memories: list[CitationOutput] = Field(description="The memories the answer drew on.")
+    model: str | None = Field(default=None, description="The language model that wrote the answer; null in extractive mode.")
+    mode: str = Field(description="'llm' (written by a model) or 'extractive' (quoted memories, no model).")
+    cached: bool | None = Field(default=None, description="Whether this answer came from the cache.")
+    usage: dict[str, Any] | None = Field(default=None, description="Token usage of the model call, when there was one.")
 
 
 class ErrorOutput(_Output):
@@ -372,7 +388,7 @@ register(Tool(
     "Use it before answering questions about the user's life, preferences or past conversations.",
 ))
 register(Tool(
-    name="query_user", title="Ask a user's persona", input=QueryUserInput, handler=query_user, scope=READ, read_only=True,
+    name="query_user", output=QueryUserOutput, title="Ask a user's persona", input=QueryUserInput, handler=query_user, scope=READ, read_only=True,
     description="Ask another user's persona (or your own) a question. The persona answers from that user's memories "
     "only: their public memories when someone else asks, public and private ones when they ask themselves. Returns "
     "'response', 'memories' (the ids and similarity scores of the memories it drew on), 'model' (null when no language "

@@ -160,6 +160,7 @@ def test_another_users_private_memory_is_not_found_in_every_tool_and_resource(mc
         out["missing"] = await client.call_tool("delete_memory", {"memory_id": MISSING})
         out["get"] = await client.call_tool("get_memories", {"user_id": str(bob.pk)})
         out["query"] = await client.call_tool("query_memory", {"query": "green tea secret plan"})
+        out["persona"] = await client.call_tool("query_user", {"user_id": str(bob.pk), "prompt": "What is Bob's secret plan about green tea?"})
         out["batch"] = await client.call_tool("batch_memories", {"operations": [
             {"op": "update", "data": {"memory_id": str(secret.id), "text": "x"}},
             {"op": "delete", "data": {"memory_id": str(secret.id)}},
@@ -183,6 +184,8 @@ def test_another_users_private_memory_is_not_found_in_every_tool_and_resource(mc
     assert out["public_update"].content[0].text.startswith("forbidden:")
     assert [m["id"] for m in out["get"].structured_content["memories"]] == [str(public.id)]
     assert str(secret.id) not in [m["id"] for m in out["query"].structured_content["memories"]]
+    assert str(secret.id) not in [m["id"] for m in out["persona"].structured_content["memories"]]
+    assert "secret plan" not in out["persona"].structured_content["response"]
     assert [r["error"]["code"] for r in out["batch"].structured_content["results"]] == ["not_found", "not_found"]
     secret_error, missing_error = out["errors"][f"memories://{secret.id}"], out["errors"][f"memories://{MISSING}"]
     assert str(secret_error) == str(missing_error)

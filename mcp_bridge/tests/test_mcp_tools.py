@@ -72,6 +72,7 @@ def test_every_tool_and_resource_works_and_matches_its_output_schema(mcp_server_
             {"op": "create", "data": {"text": "Alice plays the cello"}},
             {"op": "delete", "data": {"memory_id": MISSING}},
         ]})
+        asked = await call("query_user", {"user_id": str(alice.pk), "prompt": "What does Alice drink in the morning?"})
         one = await client.read_resource(f"memories://{memory_id}")
         theirs = await client.read_resource(f"users://{alice.pk}/memories")
         templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
@@ -98,7 +99,8 @@ def test_every_tool_and_resource_works_and_matches_its_output_schema(mcp_server_
     assert set(out["templates"]) == {"memories://{memory_id}", "users://{user_id}/memories"}
     assert f"memories://{memory_id}" in out["resources"]
     assert out["deleted"] == {"id": memory_id, "deleted": True}
-    assert set(out["seen"]) == set(TOOLS) - {"query_user"}
+    assert memory_id in [m["id"] for m in out["asked"]["memories"]] and out["asked"]["response"]
+    assert set(out["seen"]) == set(TOOLS)
 
 
 def test_protocol_2025_06_18_client_over_plain_http(mcp_server, make_token, alice):
