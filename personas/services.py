@@ -229,7 +229,7 @@ def _record(prep: Prepared, answer: dict, *, cache_hit: bool, error: DomainError
 
 def _answer_extractive(prep: Prepared) -> dict:
     text, quoted = extractive_answer(
-        memories=prep.context, min_score=float(llm_settings().get("extractive_min_score", 0.15)),
+        memories=prep.context, min_score=float(llm_settings().get("extractive_min_score", 0.2)),
         answer_length=prep.persona.answer_length,
     )
     return _result(prep, response=text, cited=quoted, model=None, usage={})

@@ -17,22 +17,29 @@ def _quote(text: str) -> str:
     return f"“{text}”"
 
 
-def is_relevant(memory: ContextMemory, *, min_score: float) -> bool:
+# A memory that is only semantically related must come within this fraction of the best
+# semantic match: "What instrument do you play?" quotes the cello memory (0.63), not the
+# ramen one (0.15), which is not about the question at all.
+RELATIVE_CUT = 0.5
+
+
+def is_relevant(memory: ContextMemory, *, min_score: float, best_semantic: float = 0.0) -> bool:
     """A memory answers the question if it shares a search term with it (keyword channel) or
-    its meaning is close enough (semantic cosine at least ``min_score``). The ranking score
-    alone cannot say this: hybrid scores are rank-based, so the best of many unrelated
-    memories still scores high."""
+    its meaning is close enough (semantic cosine at least ``min_score`` and not far below the
+    best match). The ranking score alone cannot say this: hybrid scores are rank-based, so
+    the best of many unrelated memories still scores high."""
     sources = memory.sources or {}
     if sources.get("keyword", 0) > 0:
         return True
     if "semantic" in sources:
-        return sources["semantic"] >= min_score
+        return sources["semantic"] >= max(min_score, best_semantic * RELATIVE_CUT)
     return not sources and memory.score >= min_score
 
 
 def extractive_answer(*, memories: list[ContextMemory], min_score: float, answer_length: str) -> tuple[str, list[ContextMemory]]:
     """The reply text and the memories it quotes (best first)."""
-    relevant = [m for m in memories if is_relevant(m, min_score=min_score)][: QUOTES.get(answer_length, 3)]
+    best = max((m.sources.get("semantic", 0.0) for m in memories), default=0.0)
+    relevant = [m for m in memories if is_relevant(m, min_score=min_score, best_semantic=best)][: QUOTES.get(answer_length, 3)]
     if not relevant:
         if memories:
             return ("I haven't noted anything that answers that. "

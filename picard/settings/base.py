@@ -198,7 +198,7 @@ PICARD_LLM = {
     "cache_seconds": env.int("PICARD_LLM_CACHE_SECONDS", default=3600),
     "cache_alias": env.str("PICARD_LLM_CACHE_ALIAS", default="default"),
     # Extractive mode quotes memories whose similarity is at least this.
-    "extractive_min_score": env.float("PICARD_LLM_EXTRACTIVE_MIN_SCORE", default=0.15),
+    "extractive_min_score": env.float("PICARD_LLM_EXTRACTIVE_MIN_SCORE", default=0.2),
 }
 
 # --- REST framework ---------------------------------------------------------------------------
