@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 
+from oauth.testing import browser_for, oauth_app, public_app, token_for  # noqa: F401 - fixtures
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

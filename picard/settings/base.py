@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "picard",
     "memories",
@@ -214,28 +215,93 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Picard API",
-    "DESCRIPTION": "Memories, personas and OAuth for people and their AI assistants.",
+    "DESCRIPTION": "Memories, personas and OAuth for people and their AI assistants. "
+    "Call every tool through `POST /api/tools` with an OAuth bearer token (see docs/api.md).",
     "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI served from this site (drf-spectacular-sidecar): /docs works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "oauth2": {
+                "type": "oauth2",
+                "flows": {
+                    "authorizationCode": {
+                        "authorizationUrl": "/authorize",
+                        "tokenUrl": "/token",
+                        "refreshUrl": "/token",
+                        "scopes": {
+                            "memories:read": "Read and search your memories and ask personas",
+                            "memories:write": "Create, change and delete your memories",
+                            "memories:admin": "Administer Picard (staff only)",
+                        },
+                    }
+                },
+            },
+            "bearer": {"type": "http", "scheme": "bearer"},
+        }
+    },
+    "SECURITY": [{"oauth2": []}, {"bearer": []}],
 }
 
-# --- OAuth (django-oauth-toolkit) -------------------------------------------------------------
+# --- OAuth (django-oauth-toolkit 3.4: configured, not rewritten) ------------------------------
+# One exact issuer everywhere (RFC 8414 metadata, RFC 9207 `iss`, MCP resource metadata):
+# PICARD_PUBLIC_URL without a trailing slash, never derived from a request's Host header.
+PICARD_OAUTH_ISSUER = PICARD_PUBLIC_URL
+# Dynamic client registration at /oauth/register (RFC 7591):
+#   "open"  — anyone may register a *public* PKCE client whose redirect URIs are loopback
+#             (http://127.0.0.1|[::1]|localhost, any port) or https (what MCP clients need);
+#   "token" — the same, but only with `Authorization: Bearer <PICARD_DCR_INITIAL_ACCESS_TOKEN>`;
+#   "closed" — no dynamic registration (admins register clients).
+PICARD_DCR_MODE = env.str("PICARD_DCR_MODE", default="open")
+PICARD_DCR_INITIAL_ACCESS_TOKEN = env.str("PICARD_DCR_INITIAL_ACCESS_TOKEN", default="")
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {
     "SCOPES": {
         "memories:read": "Read and search your memories and ask personas",
         "memories:write": "Create, change and delete your memories",
-        "memories:admin": "Administer Picard (clients, users)",
+        "memories:admin": "Administer Picard (clients, users) — only for staff accounts",
     },
-    "DEFAULT_SCOPES": ["memories:read"],
+    "DEFAULT_SCOPES": ["memories:read", "memories:write"],
+    "CLIENT_ID_GENERATOR_CLASS": "oauth.generators.UUIDClientIdGenerator",
+    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.PicardOAuth2Validator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("PICARD_ACCESS_TOKEN_SECONDS", default=3600),
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 300,
     "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("PICARD_REFRESH_TOKEN_SECONDS", default=60 * 60 * 24 * 30),
     "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    # RFC 8252: loopback redirect URIs match on any port; many MCP clients register localhost.
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "OIDC_ISS_ENDPOINT": PICARD_OAUTH_ISSUER,
+    # RFC 9700 gates: enforce the compliant behaviour now.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # S256 only
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # no tokens in query strings
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,  # RFC 9207 `iss` on the redirect
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # tokens stored only as SHA-256 checksums
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # RFC 8414 metadata: advertise only what is allowed.
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    # Dynamic client registration (policy in oauth.dcr) and client ID metadata documents
+    # (DOT's SafeMetadataFetcher: https only, public IPs only, no redirects, size/time caps).
+    "DCR_ENABLED": PICARD_DCR_MODE != "closed",
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth.dcr.PicardDCRPermission",),
+    "CIMD_ENABLED": env.bool("PICARD_CIMD_ENABLED", default=True),
 }
 
-CORS_URLS_REGEX = r"^/(mcp|token|revoke_token|introspect|oauth/.*|\.well-known/.*|api/.*)$"
+CORS_URLS_REGEX = r"^/(mcp|token|revoke|introspect|oauth/.*|\.well-known/.*|api/.*)$"
 CORS_ALLOW_ALL_ORIGINS = env.bool("CORS_ALLOW_ALL_ORIGINS", default=True)
 # Browser MCP clients (MCP Inspector) and their OAuth calls (discovery, /oauth/register,
 # /token) send these; /mcp itself answers CORS in mcp_bridge.http with the same lists.

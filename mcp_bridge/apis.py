@@ -1,0 +1,125 @@
+"""``POST /api/tools`` — the seed-compatible REST door onto the tool registry.
+
+Body ``{"tool": "<name>", "data": {...}}``; answer ``{"status": "success", "data": {...}}``.
+Authentication: an OAuth bearer token (django-oauth-toolkit) or a signed-in browser session
+(CSRF-checked by DRF's SessionAuthentication). Authorization at this door is the scope
+only; who may see which memory is decided inside the services/selectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from pydantic import ValidationError as PydanticValidationError
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mcp_bridge.openapi import tool_examples
+from mcp_bridge.tools import TOOLS, Tool
+from picard.context import call_context
+from picard.exceptions import InsufficientScope, ValidationError
+
+
+def token_scopes(request: Request) -> frozenset[str] | None:
+    """The scopes of the bearer token, or ``None`` for a session (a person acting on the site)."""
+    token = getattr(request, "auth", None)
+    scope = getattr(token, "scope", None)
+    if scope is None:
+        return None
+    return frozenset(scope.split())
+
+
+def token_client_id(request: Request) -> str | None:
+    application = getattr(getattr(request, "auth", None), "application", None)
+    return application.client_id if application is not None else None
+
+
+def require_scope(request: Request, scope: str) -> None:
+    """403 ``insufficient_scope`` when a token lacks ``scope``. Sessions have every scope
+    the person may use; the admin scope is additionally checked against ``is_staff``."""
+    scopes = token_scopes(request)
+    if scopes is not None and scope not in scopes:
+        raise InsufficientScope(scope)
+
+
+def pydantic_error(exc: PydanticValidationError, *, prefix: str) -> ValidationError:
+    """A 400 naming the first offending field; every problem is listed in ``details.errors``."""
+    errors = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in err["loc"])
+        field = f"{prefix}.{where}" if where else prefix
+        errors.append({"field": field, "message": err["msg"], "type": err["type"]})
+    first = errors[0] if errors else {"field": prefix, "message": "is invalid"}
+    return ValidationError(f"{first['field']}: {first['message']}", details={"field": first["field"], "errors": errors})
+
+
+def tool_lookup(name: Any) -> Tool:
+    known = sorted(TOOLS)
+    if not isinstance(name, str) or not name:
+        raise ValidationError("tool: must be the name of a tool.", details={"field": "tool", "known_tools": known})
+    tool = TOOLS.get(name)
+    if tool is None:
+        raise ValidationError(
+            f"Unknown tool {name[:80]!r}. Known tools: {', '.join(known)}.",
+            details={"field": "tool", "known_tools": known},
+            code="unknown_tool",
+        )
+    return tool
+
+
+class ToolCallSerializer(serializers.Serializer):
+    """Only for the OpenAPI document: the request is validated by the tool's pydantic model."""
+
+    tool = serializers.ChoiceField(choices=[], help_text="The tool's name, e.g. submit_memory.")
+    data = serializers.DictField(required=False, help_text="The tool's input (see each tool's example).")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tool"].choices = sorted(TOOLS)
+
+
+class ToolsApi(APIView):
+    """Run one tool. The same handler serves MCP and the web site."""
+
+    @extend_schema(
+        operation_id="tools_call",
+        summary="Call a tool",
+        request=ToolCallSerializer,
+        responses={
+            200: OpenApiResponse(description='{"status": "success", "data": {...}}'),
+            400: OpenApiResponse(description="Unknown tool, bad JSON or invalid data (the field is named)."),
+            401: OpenApiResponse(description="Missing, expired or revoked token."),
+            403: OpenApiResponse(description="insufficient_scope: the token lacks the tool's scope."),
+            404: OpenApiResponse(description="The memory does not exist or is not yours to see."),
+            409: OpenApiResponse(description="update_memory with a stale expected_version."),
+            413: OpenApiResponse(description="A text or the metadata is over its limit."),
+        },
+        tags=["tools"],
+        examples=tool_examples(),
+    )
+    def post(self, request: Request) -> Response:
+        body = request.data
+        if not isinstance(body, dict):
+            raise ValidationError('The body must be a JSON object: {"tool": "<name>", "data": {...}}.', details={"field": "body"})
+        unknown = sorted(set(body) - {"tool", "data"})
+        if unknown:
+            raise ValidationError(f"{unknown[0]}: unknown field (send only tool and data).", details={"field": unknown[0]})
+        tool = tool_lookup(body.get("tool"))
+        data = body.get("data")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValidationError("data: must be a JSON object.", details={"field": "data"})
+        require_scope(request, tool.scope)
+        try:
+            parsed = tool.input.model_validate(data)
+        except PydanticValidationError as exc:
+            raise pydantic_error(exc, prefix="data") from None
+        scopes = token_scopes(request)
+        with call_context(surface="api", client_id=token_client_id(request), scopes=scopes):
+            result = tool.handler(request.user, parsed)
+        return Response({"status": "success", "data": result})
+

@@ -1,0 +1,110 @@
+"""HTML and protocol views of the OAuth server: DOT's views with Picard's templates and
+registration policy, plus the "connected apps" page."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from oauth2_provider import views as dot_views
+
+from oauth import services
+from oauth.dcr import registration_policy_error
+from picard.exceptions import NotFound
+
+
+class AuthorizationView(dot_views.AuthorizationView):
+    """``/authorize``: signs the user in (LOGIN_URL) and shows the consent page naming the
+    client, its redirect host and each scope; the user may allow or deny."""
+
+    template_name = "oauth/authorize.html"
+
+    def get(self, request, *args, **kwargs):
+        # Some clients send an empty `scope=`, which oauthlib rejects; treat it as absent
+        # so the default scopes apply (and are shown on the consent page).
+        if "scope" in request.GET and not request.GET["scope"].strip():
+            query = request.GET.copy()
+            del query["scope"]
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        redirect_uri = kwargs.get("redirect_uri") or context.get("redirect_uri") or ""
+        try:
+            parts = urlsplit(redirect_uri)
+            context["redirect_host"] = parts.netloc or parts.scheme
+        except ValueError:
+            context["redirect_host"] = ""
+        scopes = kwargs.get("scopes") or []
+        descriptions = kwargs.get("scopes_descriptions") or []
+        context["scope_items"] = list(zip(scopes, descriptions))
+        return context
+
+
+def _json_error(error: str, description: str, status: int = 400) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _metadata(request) -> dict | None:
+    try:
+        data = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class DynamicClientRegistrationView(dot_views.DynamicClientRegistrationView):
+    """``/oauth/register`` (RFC 7591): DOT's view behind Picard's registration policy."""
+
+    def post(self, request, *args, **kwargs):
+        from oauth2_provider.views.dynamic_client_registration import _check_permissions
+
+        if not _check_permissions(request):
+            return _json_error("access_denied", "Client registration needs an initial access token here.", status=401)
+        data = _metadata(request)
+        if data is not None:
+            problem = registration_policy_error(data)
+            if problem:
+                return _json_error(*problem)
+        return super().post(request, *args, **kwargs)
+
+
+class DynamicClientRegistrationManagementView(dot_views.DynamicClientRegistrationManagementView):
+    """RFC 7592 read/update/delete with the registration access token; updates obey the
+    same policy as registration."""
+
+    def put(self, request, *args, **kwargs):
+        data = _metadata(request)
+        if data is not None:
+            problem = registration_policy_error(data)
+            if problem:
+                return _json_error(*problem)
+        return super().put(request, *args, **kwargs)
+
+
+@login_required
+@require_http_methods(["GET"])
+def connected_apps(request):
+    """The apps this person has authorized, each with a Revoke button."""
+    return render(request, "oauth/connected_apps.html", {"apps": services.connected_app_list(user=request.user)})
+
+
+@login_required
+@require_POST
+def connected_app_revoke(request, client_id: str):
+    try:
+        services.connected_app_revoke(user=request.user, client_id=client_id)
+    except NotFound:
+        messages.error(request, "That app is not connected to your account.")
+    else:
+        messages.success(request, "Access revoked. The app must ask you again to connect.")
+    return redirect("oauth:connected_apps")
+
