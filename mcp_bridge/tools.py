@@ -165,6 +165,7 @@ class SearchOutput(_Output):
 class CitationOutput(_Output):
     id: str = Field(description="The UUID of a memory the persona drew on.")
     score: float = Field(description="How relevant that memory was to the question (0–1).")
+    label: str | None = Field(default=None, description="The label the answer cites it by, e.g. M1 for [M1].")
 
 
 class QueryUserOutput(_Output):

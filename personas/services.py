@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -195,7 +196,18 @@ def _cache():
 
 
 def _citations(memories: list[ContextMemory]) -> list[dict]:
-    return [{"id": m.id, "score": m.score} for m in memories]
+    return [{"id": m.id, "score": m.score, "label": m.label} for m in memories]
+
+
+_LABEL = re.compile(r"\[(M\d{1,3})\]")
+
+
+def cited_by_model(text: str, context: list[ContextMemory]) -> list[ContextMemory]:
+    """The context memories the model cited with ``[M<n>]`` labels, in context (rank) order;
+    all of the context when it cited none (it still drew only on them)."""
+    labels = set(_LABEL.findall(text))
+    cited = [m for m in context if m.label in labels]
+    return cited or list(context)
 
 
 def _result(prep: Prepared, *, response: str, cited: list[ContextMemory], model: str | None, usage: dict) -> dict:
@@ -242,7 +254,9 @@ def _request(prep: Prepared) -> ChatRequest:
 def persona_answer(*, actor, user_id, prompt, limit: int | None = None) -> dict:
     """``query_user``: the persona's answer to ``prompt`` and the memories it drew on.
 
-    Returns ``{response, memories: [{id, score}], model, mode, cached, usage}``. Only memories
+    Returns ``{response, memories: [{id, score, label}], model, mode, cached, usage}``; with a
+    model, ``memories`` are those it cited as ``[M<n>]`` (all of its context if it cited none),
+    in extractive mode the quoted ones. Only memories
     the asker may use are ever in the context (see ``personas.selectors``), so a private
     memory can reach neither the model nor the citations of another user's answer.
     """
@@ -260,7 +274,7 @@ def persona_answer(*, actor, user_id, prompt, limit: int | None = None) -> dict:
         except LLMUnavailable as exc:
             _record(prep, None, cache_hit=False, error=exc)
             raise
-        answer = _result(prep, response=result.text, cited=prep.context, model=result.model, usage=result.usage)
+        answer = _result(prep, response=result.text, cited=cited_by_model(result.text, prep.context), model=result.model, usage=result.usage)
     cache.set(prep.cache_key, answer, int(llm_settings().get("cache_seconds") or 0) or None)
     _record(prep, answer, cache_hit=False)
     return {**answer, "cached": False}
@@ -306,7 +320,7 @@ def _stream(prep: Prepared) -> Iterator[tuple[str, dict]]:
             _record(prep, None, cache_hit=False, error=exc)
             yield "error", exc.as_dict()
             return
-        answer = _result(prep, response=final.text, cited=prep.context, model=final.model, usage=final.usage)
+        answer = _result(prep, response=final.text, cited=cited_by_model(final.text, prep.context), model=final.model, usage=final.usage)
     cache.set(prep.cache_key, answer, int(llm_settings().get("cache_seconds") or 0) or None)
     _record(prep, answer, cache_hit=False)
     yield "done", {**answer, "cached": False}

@@ -43,7 +43,7 @@ def _cited_memories(*, actor, answer: dict) -> list[dict]:
     for index, cited in enumerate(answer.get("memories", []), start=1):
         memory = texts.get(cited["id"])
         if memory is not None:
-            out.append({"id": cited["id"], "score": cited["score"], "text": memory.text, "label": f"M{index}",
+            out.append({"id": cited["id"], "score": cited["score"], "text": memory.text, "label": cited.get("label") or f"M{index}",
                         "permission": memory.permission})
     return out
 

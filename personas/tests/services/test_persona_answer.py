@@ -51,14 +51,21 @@ def test_other_user_prompt_holds_only_the_owners_public_unexpired_memories(llm, 
     everything = json.dumps(request["body"])
     for hidden in ("PIN is 4321", "shared with Bob", "Scotland"):
         assert hidden not in everything
-    cited = {m["id"] for m in answer["memories"]}
-    assert cited == {str(alice_memories["public"].id), str(alice_memories["public2"].id)}
-    # ranked by similarity: the hiking memory first
-    assert answer["memories"][0]["id"] == str(alice_memories["public"].id)
+    # ranked by similarity: the hiking memory is M1, and the answer cites only [M1]
+    assert _memories_in_prompt(request)[0]["text"] == "I love hiking in the Alps every summer."
+    assert answer["memories"] == [{"id": str(alice_memories["public"].id), "score": answer["memories"][0]["score"], "label": "M1"}]
+
+
+def test_an_answer_without_citation_labels_lists_its_whole_context(llm, alice, bob, alice_memories):
+    llm.reply = "I like hiking and ramen."
+    answer = persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking?")
+    assert [m["label"] for m in answer["memories"]] == ["M1", "M2"]
+    assert {m["id"] for m in answer["memories"]} == {str(alice_memories["public"].id), str(alice_memories["public2"].id)}
     assert answer["memories"][0]["score"] >= answer["memories"][1]["score"]
 
 
 def test_owner_asking_gets_public_and_private_but_not_expired(llm, alice, alice_memories):
+    llm.reply = "Several things about hiking."
     answer = persona_answer(actor=alice, user_id=str(alice.id), prompt="hiking")
     texts = {m["text"] for m in _memories_in_prompt(llm.chat_requests[0])}
     assert "My hiking secret: the bank PIN is 4321." in texts
@@ -159,7 +166,8 @@ def test_streaming_yields_the_answer_in_pieces_then_the_citations(llm, alice, bo
     assert "".join(deltas) == "I love hiking in the Alps [M1]."
     done = events[-1][1]
     assert done["response"] == "I love hiking in the Alps [M1]." and done["mode"] == "llm"
-    assert {m["id"] for m in done["memories"]} == {str(alice_memories["public"].id), str(alice_memories["public2"].id)}
+    assert [m["id"] for m in done["memories"]] == [str(alice_memories["public"].id)]
+    assert {m["id"] for m in events[0][1]["memories"]} == {str(alice_memories["public"].id), str(alice_memories["public2"].id)}
     assert llm.chat_requests[0]["body"]["stream"] is True
     # the streamed answer is cached too
     again = list(persona_answer_stream(actor=bob, user_id=str(alice.id), prompt="hiking?"))
@@ -186,6 +194,7 @@ def test_memories_are_trimmed_to_the_token_budget(llm, settings, alice, bob):
     settings.PICARD_LLM = {**settings.PICARD_LLM, "context_tokens": 120}
     for i in range(6):
         memory_create(actor=alice, text=f"Hiking note {i}: " + "mountains and valleys " * 12, permission="public")
+    llm.reply = "Many notes."
     answer = persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking notes")
     in_prompt = _memories_in_prompt(llm.chat_requests[0])
     assert 1 <= len(in_prompt) < 6
@@ -195,6 +204,7 @@ def test_memories_are_trimmed_to_the_token_budget(llm, settings, alice, bob):
 def test_limit_caps_the_memories_used(llm, alice, bob):
     for i in range(5):
         memory_create(actor=alice, text=f"Fact number {i} about hiking.", permission="public")
+    llm.reply = "Facts."
     answer = persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking", limit=2)
     assert len(answer["memories"]) == 2 and len(_memories_in_prompt(llm.chat_requests[0])) == 2
 
