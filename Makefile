@@ -38,5 +38,10 @@ test: install
 bench-search: install
 	$(BIN)/python bench/search.py
 
+# LoCoMo retrieval benchmark on a throwaway database (docs/benchmarks.md); BENCH_ARGS="--mode hybrid" etc.
+BENCH_ARGS ?= --facts
+bench-locomo: install
+	$(BIN)/python bench/locomo.py $(BENCH_ARGS)
+
 shell: install
 	$(BIN)/python manage.py shell

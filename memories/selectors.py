@@ -218,24 +218,45 @@ def memory_list_own(*, actor, limit: int | None = None, cursor: str | None = Non
     return memory_list(actor=actor, filters=MemoryFilters(owner_id=actor.pk), limit=limit, cursor=cursor)
 
 
-# --- semantic search ------------------------------------------------------------------------
+# --- search: semantic, keyword, hybrid ------------------------------------------------------
+#
+# Each channel ranks memory ids within the parts of the visibility rule (``visible_parts``,
+# computed once per search); only the final top ``limit`` are loaded as Memory rows.
+
+Scored = list[tuple[uuid.UUID, float]]
+SEARCH_MODES = ("semantic", "keyword", "hybrid")
+
+# BM25 parameters (Robertson/Spärck Jones defaults; checked on LoCoMo dev, docs/search.md).
+BM25_K1 = 1.2
+BM25_B = 0.75
 
 
-def _semantic_part(qs: QuerySet, *, vector, model_name: str, dimensions: int, limit: int, use_index: bool) -> list[tuple[Memory, float]]:
+def _top(scored: Scored, limit: int) -> Scored:
+    return sorted(scored, key=lambda pair: (-pair[1], str(pair[0])))[:limit]
+
+
+def _hydrate(scored: Scored, *, channel: str | None) -> list[SearchHit]:
+    """Memory rows for ranked ids, in order (the vector columns are not loaded)."""
+    rows = Memory.objects.select_related("owner").defer("embedding", "embedding_next").in_bulk([memory_id for memory_id, _ in scored])
+    return [
+        SearchHit(memory=rows[memory_id], score=round(score, 6), sources={channel: round(score, 6)} if channel else {})
+        for memory_id, score in scored
+        if memory_id in rows
+    ]
+
+
+def _semantic_part(qs: QuerySet, *, vector, model_name: str, dimensions: int, limit: int, use_index: bool) -> Scored:
     qs = qs.filter(embedding_model=model_name)
     if use_index:
         expression = CosineDistance(Cast("embedding", VectorField(dimensions=dimensions)), vector)
     else:
         expression = CosineDistance("embedding", vector)  # matches no index: exact scan
-    rows = qs.annotate(distance=expression).select_related("owner").order_by("distance")[:limit]
-    return [(m, 1.0 - float(m.distance)) for m in rows]
+    rows = qs.annotate(distance=expression).order_by("distance").values_list("id", "distance")[:limit]
+    return [(memory_id, 1.0 - float(distance)) for memory_id, distance in rows]
 
 
-def memory_semantic_search(*, actor, query_vector, model_name: str, dimensions: int, limit: int, filters: MemoryFilters) -> list[SearchHit]:
-    """Cosine top-``limit`` among the memories ``actor`` may see, each part of the
-    visibility rule searched with the strategy that is exact for it (see vector_index)."""
-    parts = visible_parts(actor=actor, filters=filters)
-    scored: list[tuple[Memory, float]] = []
+def _semantic_ids(parts: dict[str, QuerySet], *, query_vector, model_name: str, dimensions: int, limit: int, filters: MemoryFilters) -> Scored:
+    scored: Scored = []
     for name, qs in parts.items():
         if name == "public" and not filters.owner_id:
             with transaction.atomic():
@@ -245,15 +266,16 @@ def memory_semantic_search(*, actor, query_vector, model_name: str, dimensions: 
                 scored += _semantic_part(qs, vector=query_vector, model_name=model_name, dimensions=dimensions, limit=limit, use_index=True)
         else:
             scored += _semantic_part(qs, vector=query_vector, model_name=model_name, dimensions=dimensions, limit=limit, use_index=False)
-    scored.sort(key=lambda pair: (-pair[1], str(pair[0].id)))
-    return [SearchHit(memory=m, score=round(score, 6), sources={"semantic": round(score, 6)}) for m, score in scored[:limit]]
+    return _top(scored, limit)
 
 
-SEARCH_MODES = ("semantic", "keyword", "hybrid")
+def memory_semantic_search(*, actor, query_vector, model_name: str, dimensions: int, limit: int, filters: MemoryFilters) -> list[SearchHit]:
+    """Cosine top-``limit`` among the memories ``actor`` may see, each part of the
+    visibility rule searched with the strategy that is exact for it (see vector_index)."""
+    parts = visible_parts(actor=actor, filters=filters)
+    scored = _semantic_ids(parts, query_vector=query_vector, model_name=model_name, dimensions=dimensions, limit=limit, filters=filters)
+    return _hydrate(scored, channel="semantic")
 
-# BM25 parameters (Robertson/Spärck Jones defaults; tuned on LoCoMo dev, docs/search.md).
-BM25_K1 = 1.2
-BM25_B = 0.75
 
 _KEYWORD_SQL = """
 WITH cand AS ({candidates}),
@@ -279,7 +301,7 @@ LIMIT %s
 """
 
 
-def _keyword_part(qs: QuerySet, *, query_terms: dict[int, int], key_id: str, limit: int, owner_id=None) -> list[tuple[uuid.UUID, float]]:
+def _keyword_part(qs: QuerySet, *, query_terms: dict[int, int], key_id: str, limit: int, owner_id=None) -> Scored:
     """BM25 over one part of the visibility rule. Collection statistics (number of
     documents, average length, document frequencies) come from that part's own visible
     memories only, so a score never depends on memories the actor cannot see."""
@@ -295,45 +317,40 @@ def _keyword_part(qs: QuerySet, *, query_terms: dict[int, int], key_id: str, lim
         return [(row[0], float(row[1])) for row in cursor.fetchall()]
 
 
-def memory_keyword_search(*, actor, query: str, limit: int, filters: MemoryFilters) -> list[SearchHit]:
-    """BM25 top-``limit`` among the memories ``actor`` may see, over keyed term hashes
-    (memories.keywords). A query with no index terms (only stop words) finds nothing."""
+def _keyword_ids(parts: dict[str, QuerySet], *, actor, query: str, limit: int, filters: MemoryFilters) -> Scored:
     from memories import keywords
 
     query_terms, _ = keywords.hashed_terms(query)
     if not query_terms:
         return []
     key_id = keywords.key_id()
-    scored: list[tuple[uuid.UUID, float]] = []
-    for name, qs in visible_parts(actor=actor, filters=filters).items():
+    scored: Scored = []
+    for name, qs in parts.items():
         owner_id = actor.pk if name == "own" else filters.owner_id
         scored += _keyword_part(qs, query_terms=query_terms, key_id=key_id, limit=limit, owner_id=owner_id)
-    scored.sort(key=lambda pair: (-pair[1], str(pair[0])))
-    scored = scored[:limit]
-    memories = Memory.objects.select_related("owner").in_bulk([memory_id for memory_id, _ in scored])
-    return [
-        SearchHit(memory=memories[memory_id], score=round(score, 6), sources={"keyword": round(score, 6)})
-        for memory_id, score in scored
-        if memory_id in memories
-    ]
+    return _top(scored, limit)
 
 
-def fuse_rankings(rankings: dict[str, list[SearchHit]], *, limit: int, weights: dict[str, float], k: int) -> list[SearchHit]:
+def memory_keyword_search(*, actor, query: str, limit: int, filters: MemoryFilters) -> list[SearchHit]:
+    """BM25 top-``limit`` among the memories ``actor`` may see, over keyed term hashes
+    (memories.keywords). A query with no index terms (only stop words) finds nothing."""
+    parts = visible_parts(actor=actor, filters=filters)
+    return _hydrate(_keyword_ids(parts, actor=actor, query=query, limit=limit, filters=filters), channel="keyword")
+
+
+def fuse_rankings(rankings: dict[str, Scored], *, limit: int, weights: dict[str, float], k: int) -> list[tuple[uuid.UUID, float, dict]]:
     """Weighted reciprocal rank fusion: ``sum(w / (k + rank))`` over the channels, scaled so
-    that rank 1 in every channel scores 1.0. Each hit keeps every channel's own score."""
-    fused: dict[uuid.UUID, SearchHit] = {}
+    that rank 1 in every channel scores 1.0. Returns ``(id, fused score, {channel: score})``."""
     totals: dict[uuid.UUID, float] = {}
-    for channel, hits in rankings.items():
+    sources: dict[uuid.UUID, dict] = {}
+    for channel, ranked in rankings.items():
         weight = weights.get(channel, 1.0)
-        for rank, hit in enumerate(hits, start=1):
-            entry = fused.setdefault(hit.memory.id, SearchHit(memory=hit.memory, score=0.0, sources={}))
-            entry.sources.update(hit.sources)
-            totals[hit.memory.id] = totals.get(hit.memory.id, 0.0) + weight / (k + rank)
+        for rank, (memory_id, score) in enumerate(ranked, start=1):
+            totals[memory_id] = totals.get(memory_id, 0.0) + weight / (k + rank)
+            sources.setdefault(memory_id, {})[channel] = round(score, 6)
     best = sum(weights.get(channel, 1.0) for channel in rankings) / (k + 1) or 1.0
-    ordered = sorted(fused.values(), key=lambda h: (-totals[h.memory.id], str(h.memory.id)))[:limit]
-    for hit in ordered:
-        hit.score = round(totals[hit.memory.id] / best, 6)
-    return ordered
+    ordered = sorted(totals, key=lambda memory_id: (-totals[memory_id], str(memory_id)))[:limit]
+    return [(memory_id, totals[memory_id] / best, sources[memory_id]) for memory_id in ordered]
 
 
 def clean_search_mode(value) -> str:
@@ -347,13 +364,14 @@ def clean_search_mode(value) -> str:
 def memory_search(
     *, actor, query: str, limit: int | None = None, filters: MemoryFilters | None = None, mode: str | None = None,
 ) -> list[SearchHit]:
-    """``query_memory``: the most relevant memories the actor may see.
+    """``query_memory``: the most relevant memories the actor may see, best first.
 
     ``mode``: ``semantic`` (cosine similarity of embeddings; ``score`` is the cosine),
     ``keyword`` (BM25 over keyed term hashes; ``score`` is BM25), or ``hybrid`` (the
     default: both channels fused by weighted reciprocal rank; ``score`` in 0–1). Every
     hit's ``sources`` holds each channel's own score. If the embedding service is down,
     hybrid search still answers from the keyword channel."""
+    from memories.activity import activity_record
     from memories.embeddings import EmbeddingUnavailable
     from memories.validation import clean_text
 
@@ -361,36 +379,35 @@ def memory_search(
     limit = clean_limit(limit, default=10, maximum=settings.PICARD_SEARCH_MAX_LIMIT)
     mode = clean_search_mode(mode)
     filters = filters or MemoryFilters()
+    parts = visible_parts(actor=actor, filters=filters)
     details: dict = {"mode": mode}
     if mode == "keyword":
-        hits = memory_keyword_search(actor=actor, query=query, limit=limit, filters=filters)
+        hits = _hydrate(_keyword_ids(parts, actor=actor, query=query, limit=limit, filters=filters), channel="keyword")
     elif mode == "semantic":
         provider = active_provider()
-        hits = memory_semantic_search(
-            actor=actor, query_vector=provider.embed_query(query), model_name=provider.name,
+        scored = _semantic_ids(
+            parts, query_vector=provider.embed_query(query), model_name=provider.name,
             dimensions=provider.dimensions, limit=limit, filters=filters,
         )
+        hits = _hydrate(scored, channel="semantic")
     else:
         config = settings.PICARD_SEARCH_HYBRID
         depth = max(limit, int(config["depth"]))
-        keyword_hits = memory_keyword_search(actor=actor, query=query, limit=depth, filters=filters)
+        rankings = {"keyword": _keyword_ids(parts, actor=actor, query=query, limit=depth, filters=filters)}
         provider = active_provider()
         try:
             vector = provider.embed_query(query)
         except EmbeddingUnavailable:
             details["degraded"] = "embedding_unavailable"
-            semantic_hits = []
         else:
-            semantic_hits = memory_semantic_search(
-                actor=actor, query_vector=vector, model_name=provider.name, dimensions=provider.dimensions,
-                limit=depth, filters=filters,
+            rankings["semantic"] = _semantic_ids(
+                parts, query_vector=vector, model_name=provider.name, dimensions=provider.dimensions, limit=depth, filters=filters,
             )
-        hits = fuse_rankings(
-            {"semantic": semantic_hits, "keyword": keyword_hits}, limit=limit, k=int(config["k"]),
-            weights={"semantic": float(config["semantic_weight"]), "keyword": float(config["keyword_weight"])},
-        )
-    from memories.activity import activity_record
-
+        weights = {"semantic": float(config["semantic_weight"]), "keyword": float(config["keyword_weight"])}
+        fused = fuse_rankings(rankings, limit=limit, k=int(config["k"]), weights=weights)
+        hits = _hydrate([(memory_id, score) for memory_id, score, _ in fused], channel=None)
+        for hit, (_, _, sources) in zip(hits, fused):
+            hit.sources = sources
     details["results"] = len(hits)
     activity_record(actor=actor, action="memory.search", memory_ids=[h.memory.id for h in hits], details=details)
     return hits

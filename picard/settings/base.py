@@ -144,9 +144,10 @@ PICARD_TERM_HASH_KEY = _local_secret("PICARD_TERM_HASH_KEY")
 PICARD_KEYWORD_STEMMER = env.str("PICARD_KEYWORD_STEMMER", default="english")
 PICARD_SEARCH_DEFAULT_MODE = env.str("PICARD_SEARCH_DEFAULT_MODE", default="hybrid")
 PICARD_SEARCH_HYBRID = {
-    "k": env.int("PICARD_SEARCH_RRF_K", default=60),  # reciprocal rank fusion constant
+    # Chosen on the LoCoMo development half (docs/benchmarks.md, section locomo).
+    "k": env.int("PICARD_SEARCH_RRF_K", default=10),  # reciprocal rank fusion constant
     "semantic_weight": env.float("PICARD_SEARCH_SEMANTIC_WEIGHT", default=1.0),
-    "keyword_weight": env.float("PICARD_SEARCH_KEYWORD_WEIGHT", default=1.0),
+    "keyword_weight": env.float("PICARD_SEARCH_KEYWORD_WEIGHT", default=2.0),
     "depth": env.int("PICARD_SEARCH_DEPTH", default=50),  # candidates taken from each channel
 }
 

@@ -1,0 +1,65 @@
+"""bench/locomo.py on a tiny LoCoMo-shaped conversation (made up here; the real data is never copied)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+_spec = importlib.util.spec_from_file_location("bench_locomo", Path(__file__).resolve().parents[2] / "bench" / "locomo.py")
+locomo = importlib.util.module_from_spec(_spec)
+sys.modules["bench_locomo"] = locomo  # dataclasses look their module up
+_spec.loader.exec_module(locomo)
+
+CONVERSATION = {
+    "sample_id": "conv-test",
+    "conversation": {
+        "speaker_a": "Ada",
+        "speaker_b": "Ben",
+        "session_1_date_time": "1:56 pm on 8 May, 2023",
+        "session_1": [
+            {"speaker": "Ada", "dia_id": "D1:1", "text": "I adopted a tortoise called Gordon yesterday."},
+            {"speaker": "Ben", "dia_id": "D1:2", "text": "Lovely! I am learning the cello.", "blip_caption": "a photo of a cello"},
+        ],
+        "session_2_date_time": "10:00 am on 9 June, 2023",
+        "session_2": [{"speaker": "Ada", "dia_id": "D2:1", "text": "Gordon the tortoise ate a strawberry."}],
+    },
+    "qa": [
+        {"question": "What pet did Ada adopt?", "answer": "a tortoise", "evidence": ["D1:1"], "category": 4},
+        {"question": "What does Gordon eat and what does Ben play?", "answer": "x", "evidence": ["D2:1; D1:2"], "category": 1},
+        {"question": "No evidence here", "answer": "x", "evidence": [], "category": 4},
+        {"question": "Adversarial", "adversarial_answer": "x", "evidence": ["D1:1"], "category": 5},
+    ],
+    "observation": {"session_1_observation": {"Ada": [["Ada has a pet tortoise named Gordon.", "D1:1"]]}},
+}
+
+
+def test_bench_loads_turns_through_services_and_scores_recall(make_user):
+    loaded = locomo.load([CONVERSATION], log=lambda *_: None)
+    assert loaded.memories == 3 and len(loaded.questions) == 2  # no-evidence and category 5 skipped
+    user = loaded.users[0]
+    texts = sorted(m.text for m in user.memories.all())
+    assert "Ben: Lovely! I am learning the cello. [shares a photo of a cello]" in texts
+    first = user.memories.get(metadata__dia_id="D1:1")
+    assert first.metadata["session_date"] == "2023-05-08T13:56:00"
+    assert loaded.questions[1].evidence == frozenset({"D2:1", "D1:2"})
+    for mode in locomo.MODES:
+        result = locomo.evaluate(loaded, mode)
+        assert result["n"] == 2 and result["categories"][4]["n"] == 1
+        assert result["recall@20"] == 1.0  # only three turns: everything is found
+        assert 0 < result["mrr"] <= 1 and result["p95_ms"] >= result["p50_ms"] > 0
+    keyword = locomo.evaluate(loaded, "keyword")
+    assert keyword["categories"][4]["mrr"] == 1.0  # "adopt" ranks D1:1 first
+    assert locomo.load_facts([CONVERSATION], loaded, log=lambda *_: None) == 1
+
+
+def test_bench_writes_only_its_own_section(tmp_path):
+    path = tmp_path / "benchmarks.md"
+    path.write_text("# Benchmarks\n\n<!-- BEGIN search -->\nother\n<!-- END search -->\n")
+    locomo.write_section("first", path=path)
+    locomo.write_section("second", path=path)
+    text = path.read_text()
+    assert "other" in text and "second" in text and "first" not in text
+    assert text.count("<!-- BEGIN locomo -->") == 1
