@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install migrate check-python bench-search bench-locomo clean-db shell
+.PHONY: run test install migrate check-python bench-search bench-locomo clean-db shell chromium screenshots
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
@@ -32,8 +32,28 @@ run: migrate
 	@echo "Picard is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the embedded database)"
 	$(BIN)/python -m uvicorn picard.asgi:application --host $(HOST) --port $(PORT) --no-server-header
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests (apt-get install -y chromium)..."; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null \
+	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; } \
+	      || { echo "Could not install chromium with apt-get."; exit 1; }; \
+	  else \
+	    echo "The browser tests need Chromium at $(CHROMIUM)."; \
+	    echo "Install it (Debian/Ubuntu: sudo apt-get install chromium) or point CHROMIUM=/path/to/chromium, then run make test again."; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: install chromium
+	PICARD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-take the README's screenshots (docs/screenshots/) with the browser tests.
+screenshots: install chromium
+	PICARD_CHROMIUM=$(CHROMIUM) PICARD_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest picard/tests/browser -q
 
 bench-search: install
 	$(BIN)/python bench/search.py
