@@ -12,6 +12,9 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from oauth2_provider import views as dot_views
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.models import get_application_model
+from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from oauth import services
 from oauth.dcr import registration_policy_error
@@ -31,7 +34,31 @@ class AuthorizationView(dot_views.AuthorizationView):
             query = request.GET.copy()
             del query["scope"]
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        refusal = self._refuse_plain_pkce(request)
+        if refusal is not None:
+            return refusal
         return super().get(request, *args, **kwargs)
+
+    def _refuse_plain_pkce(self, request):
+        """DOT refuses a "plain" challenge only when the code is created (after consent);
+        refuse it before the person is asked. oauthlib treats a challenge without a method
+        as plain, so that is refused too. Only a validated client/redirect gets a redirect."""
+        if "code_challenge" not in request.GET or request.GET.get("code_challenge_method") == "S256":
+            return None
+        try:
+            _, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError:
+            return None  # DOT renders its own error for an invalid client/redirect
+        application = get_application_model().objects.get(client_id=credentials["client_id"])
+        error = OAuthToolkitError(
+            error=CustomOAuth2Error(
+                error="invalid_request",
+                description='Unsupported code_challenge_method; use "S256".',
+                state=credentials.get("state"),
+            ),
+            redirect_uri=credentials["redirect_uri"],
+        )
+        return self.error_response(error, application)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
