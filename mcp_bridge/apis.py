@@ -12,12 +12,10 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from pydantic import ValidationError as PydanticValidationError
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mcp_bridge.openapi import tool_examples
 from mcp_bridge.tools import TOOLS, Tool
 from picard.context import call_context
 from picard.exceptions import InsufficientScope, ValidationError
@@ -70,24 +68,13 @@ def tool_lookup(name: Any) -> Tool:
     return tool
 
 
-class ToolCallSerializer(serializers.Serializer):
-    """Only for the OpenAPI document: the request is validated by the tool's pydantic model."""
-
-    tool = serializers.ChoiceField(choices=[], help_text="The tool's name, e.g. submit_memory.")
-    data = serializers.DictField(required=False, help_text="The tool's input (see each tool's example).")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["tool"].choices = sorted(TOOLS)
-
-
 class ToolsApi(APIView):
     """Run one tool. The same handler serves MCP and the web site."""
 
     @extend_schema(
         operation_id="tools_call",
         summary="Call a tool",
-        request=ToolCallSerializer,
+        request=None,  # documented per tool by mcp_bridge.openapi.add_tool_schemas
         responses={
             200: OpenApiResponse(description='{"status": "success", "data": {...}}'),
             400: OpenApiResponse(description="Unknown tool, bad JSON or invalid data (the field is named)."),
@@ -98,7 +85,6 @@ class ToolsApi(APIView):
             413: OpenApiResponse(description="A text or the metadata is over its limit."),
         },
         tags=["tools"],
-        examples=tool_examples(),
     )
     def post(self, request: Request) -> Response:
         body = request.data

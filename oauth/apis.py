@@ -55,7 +55,7 @@ def _client_dict(application, policy=None) -> dict:
     }
 
 
-_CLIENT_REQUEST = inline_serializer("ClientRegisterRequest", fields={
+_CLIENT_REQUEST = inline_serializer("ClientRegister", fields={
     "client_name": serializers.CharField(),
     "redirect_uris": serializers.ListField(child=serializers.URLField(), required=False),
     "client_type": serializers.ChoiceField(choices=["confidential", "public"], required=False),
@@ -132,14 +132,14 @@ class UserTokenApi(APIView):
 
     @extend_schema(
         operation_id="user_token_issue", tags=["oauth"], auth=[],
-        request=inline_serializer("UserTokenRequest", fields={
+        request=inline_serializer("UserToken", fields={
             "client_id": serializers.CharField(), "client_secret": serializers.CharField(),
             "username": serializers.CharField(), "email": serializers.EmailField(),
             "create_if_missing": serializers.BooleanField(required=False, default=False),
             "scope": serializers.CharField(required=False, help_text="Space-separated; default 'memories:read memories:write'."),
         }),
         responses={
-            200: inline_serializer("UserTokenResponse", fields={
+            200: inline_serializer("UserTokens", fields={
                 "access_token": serializers.CharField(), "token_type": serializers.CharField(),
                 "expires_in": serializers.IntegerField(), "refresh_token": serializers.CharField(),
                 "scope": serializers.CharField(), "user": serializers.DictField(),

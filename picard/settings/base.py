@@ -246,6 +246,11 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"oauth2": []}, {"bearer": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mcp_bridge.openapi.add_tool_schemas",
+        "oauth.openapi.add_oauth_paths",
+    ],
 }
 
 # --- OAuth (django-oauth-toolkit 3.4: configured, not rewritten) ------------------------------
