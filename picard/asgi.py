@@ -36,6 +36,12 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
     """A fresh top-level app (tests build several, with different MCP modes)."""
     django_app = get_asgi_application()
 
+    from asgiref.sync import sync_to_async
+    from django.core.exceptions import ImproperlyConfigured
+
+    from picard.checks import assert_encryption_keys_match
+    from picard.middleware import asgi_edge
+
     from mcp_bridge.http import McpHttpApp, ProtectedResourceMetadataApp
 
     mcp_app = McpHttpApp(stateless=stateless, json_response=json_response)
@@ -45,6 +51,12 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
         stack = contextlib.AsyncExitStack()
         message = await receive()
         assert message["type"] == "lifespan.startup"
+        try:
+            # Refuse to serve with encryption keys that cannot read the stored memories.
+            await sync_to_async(assert_encryption_keys_match, thread_sensitive=True)()
+        except ImproperlyConfigured as exc:
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
         try:
             await stack.enter_async_context(mcp_app.lifespan())
         except Exception as exc:  # pragma: no cover - reported to the server, which exits
@@ -78,8 +90,10 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
                 return
         await django_app(scope, receive, send)
 
-    application.mcp = mcp_app  # for tests and introspection
-    return application
+    # Body limits, malformed input and the /mcp rate limit are refused here, before any app runs.
+    edge = asgi_edge(application)
+    edge.mcp = mcp_app  # for tests and introspection
+    return edge
 
 
 application = build_application()

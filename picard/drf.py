@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
@@ -42,8 +43,23 @@ def exception_handler(exc, context):
         return Response(error_body("not_found", "Not found."), status=404)
     response = drf_default_handler(exc, context)
     if response is None:
-        logger.exception("unhandled error in API view")
-        return Response(error_body("server_error", "Something went wrong on our side."), status=500)
+        from picard.middleware import DB_RETRY_AFTER_SECONDS, classify_exception
+
+        known = classify_exception(exc)
+        if known is not None:  # the database is away (503), a value PostgreSQL refuses (400), ...
+            status, code, message, details = known
+            response = Response(error_body(code, message, details), status=status)
+            if status == 503:
+                logger.warning("database unavailable in API view: %s", str(exc).split("\n")[0][:160])
+                response["Retry-After"] = str(DB_RETRY_AFTER_SECONDS)
+            return response
+        reference = uuid.uuid4().hex[:12]
+        logger.exception("unhandled error in API view (reference %s)", reference)
+        return Response(
+            error_body("server_error", f"Something went wrong on our side. The error was logged with reference {reference}.",
+                       {"reference": reference}),
+            status=500,
+        )
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
     detail = exc.detail if hasattr(exc, "detail") else str(exc)
     if isinstance(detail, (dict, list)):

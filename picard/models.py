@@ -25,3 +25,18 @@ class User(AbstractUser):
     @property
     def public_name(self) -> str:
         return self.display_name or self.username
+
+
+class RateLimitCounter(models.Model):
+    """One fixed-window counter of ``picard.ratelimit`` (the table is UNLOGGED: disposable).
+
+    ``key`` names the rule and whom it counts (an IP, or a SHA-256 prefix of a token —
+    never the token itself); ``window_start``/``expires_at`` are Unix seconds."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    window_start = models.BigIntegerField()
+    expires_at = models.BigIntegerField(db_index=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "picard_ratelimitcounter"

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "picard.middleware.ErrorEnvelopeMiddleware",  # outermost: no escaped exception leaves as a 500 page
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -70,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "picard.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -131,7 +133,37 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# --- Hardening (picard/middleware.py, picard/ratelimit.py; docs/security.md) -------------------
+# Largest request body (JSON, forms) in bytes; larger ones get 413 before any code runs.
+# 4 MiB fits a full batch (100 memories of 10,000 characters of non-Latin text).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=4 * 1024 * 1024)
+# Largest multipart upload (e.g. an import file).
+PICARD_MAX_UPLOAD_BYTES = env.int("PICARD_MAX_UPLOAD_BYTES", default=64 * 1024 * 1024)
+# Rate limits, counted in PostgreSQL so that every worker shares them. "N/SECONDS".
+PICARD_RATE_LIMITS = {
+    "login": {"path": r"^/(login|accounts/login|admin/login)/?$", "methods": ["POST"],
+              "rate": env.str("PICARD_RATE_LOGIN", default="30/300"), "key": "ip"},
+    "token": {"path": r"^/(o/|oauth/)?token/?$", "methods": ["POST"],
+              "rate": env.str("PICARD_RATE_TOKEN", default="60/60"), "key": "ip"},
+    "register": {"path": r"^/(register|signup|accounts/register)/?$", "methods": ["POST"],
+                 "rate": env.str("PICARD_RATE_REGISTER", default="20/3600"), "key": "ip"},
+    "client_register": {"path": r"^/(oauth|o)/register/?$|^/api/admin/clients/", "methods": ["POST"],
+                        "rate": env.str("PICARD_RATE_CLIENT_REGISTER", default="30/3600"), "key": "ip"},
+    "user_token": {"path": r"^/api/user-tokens/", "methods": ["POST"],
+                   "rate": env.str("PICARD_RATE_USER_TOKEN", default="60/60"), "key": "ip"},
+    "tools": {"path": r"^/api/tools/?$", "methods": ["POST"],
+              "rate": env.str("PICARD_RATE_TOOLS", default="1200/60"), "key": "token"},
+    "mcp": {"path": r"^/mcp/?$", "methods": ["POST"],
+            "rate": env.str("PICARD_RATE_MCP", default="1200/60"), "key": "token"},
+}
+PICARD_LOGIN_PATHS = r"^/(login|accounts/login|admin/login)/?$"
+# Failed sign-ins: after this many per (username, IP) or per IP inside the window, further
+# attempts get 429 until the window ends; a successful sign-in clears the (username, IP) count.
+PICARD_LOGIN_BACKOFF = {
+    "failures_per_user": env.int("PICARD_LOGIN_FAILURES_PER_USER", default=5),
+    "failures_per_ip": env.int("PICARD_LOGIN_FAILURES_PER_IP", default=30),
+    "window": env.int("PICARD_LOGIN_BACKOFF_SECONDS", default=900),
+}
 
 # --- Memories ---------------------------------------------------------------------------------
 # Fernet keys, newest first, comma-separated. Rotate by prepending a new key and running
