@@ -119,7 +119,7 @@ def test_database_outage_gives_fast_503s_and_the_server_recovers_by_itself(site)
             started = time.monotonic()
             for _ in range(3):
                 response = token_request()
-                assert response.status_code == 503
+                assert response.status_code == 503, response.text
                 assert response.headers["Retry-After"] == "5"
                 error = response.json()["error"]
                 assert error["code"] == "database_unavailable"
@@ -136,6 +136,9 @@ def test_database_outage_gives_fast_503s_and_the_server_recovers_by_itself(site)
             assert status != 503, "the server did not recover after the database came back"
             assert http.get("/healthz").status_code == 200
             assert process.poll() is None, "the same process served before, during and after the outage"
+    except AssertionError as exc:
+        process.log.seek(0)
+        raise AssertionError(f"{exc}\n--- server log ---\n{process.log.read()[-4000:]}") from exc
     finally:
         process.terminate()
         process.wait(timeout=20)
