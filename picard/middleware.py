@@ -363,6 +363,14 @@ class ErrorEnvelopeMiddleware:
         response = self.get_response(request)
         exc = getattr(request, "_picard_exception", None)
         if exc is None or response.status_code < 500:
+            if response.status_code in (404, 405) and is_api_path(request.path) and "html" in response.get("Content-Type", ""):
+                # Django's own not-found/not-allowed pages, on a path programs call: the envelope instead.
+                code = "not_found" if response.status_code == 404 else "method_not_allowed"
+                message = "Not found." if response.status_code == 404 else f"Method {request.method} is not allowed here."
+                replacement = error_response(request, response.status_code, code, message)
+                if response.has_header("Allow"):
+                    replacement["Allow"] = response["Allow"]
+                return replacement
             return response
         request._picard_exception = None
         return self.answer(request, exc)

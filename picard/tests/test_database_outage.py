@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,8 +92,12 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) ->
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    site = Site(tmp_path_factory.mktemp("outage"))
+def site():
+    # Not pytest's tmp_path: as root, PostgreSQL runs as the user ``pgserver``, which must be
+    # able to reach its data folder (pytest's base temp folder is private to root).
+    base = Path(tempfile.mkdtemp(prefix="picard-outage-"))
+    base.chmod(0o755)
+    site = Site(base)
     site.manage("migrate", "--noinput")
     site.manage(
         "shell", "-c",
@@ -101,6 +107,7 @@ def site(tmp_path_factory):
     )
     yield site
     site.pg.cleanup()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_database_outage_gives_fast_503s_and_the_server_recovers_by_itself(site):

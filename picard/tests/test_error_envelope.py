@@ -68,3 +68,12 @@ def test_drf_views_map_database_outages_and_bugs_too(client):
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "server_error"
     assert SECRET not in response.content.decode()
+
+
+def test_unknown_pages_are_404_pages_and_unknown_api_paths_json_404s(client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+    api = client.get("/api/no-such-endpoint")
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
