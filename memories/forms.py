@@ -118,6 +118,9 @@ class MemoryFilterForm(forms.Form):
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search your memories by meaning…"}))
     kw = forms.CharField(label="Contains the words", required=False, max_length=200,
                          widget=forms.TextInput(attrs={"type": "search", "placeholder": "exact words"}))
+    mode = forms.ChoiceField(label="Search by", required=False, choices=[
+        ("", "Meaning and words (best)"), ("semantic", "Meaning only"), ("keyword", "Exact words only"),
+    ])
     whose = forms.ChoiceField(label="Whose", choices=WHOSE_CHOICES, required=False)
     permission = forms.ChoiceField(label="Visibility", choices=[("", "Any")] + list(Permission.choices), required=False)
     tags = forms.CharField(label="Tags", required=False, max_length=500, widget=forms.TextInput(attrs={"placeholder": "work, travel"}))
@@ -158,7 +161,7 @@ class MemoryFilterForm(forms.Form):
     def active_filter_count(self) -> int:
         if not self.is_bound or not hasattr(self, "cleaned_data"):
             return 0
-        keys = ("kw", "permission", "tags", "created_from", "created_to")
+        keys = ("kw", "mode", "permission", "tags", "created_from", "created_to")
         count = sum(1 for k in keys if self.cleaned_data.get(k))
         count += 1 if self.cleaned_data.get("whose") == "all" else 0
         count += 1 if self.cleaned_data.get("expired") not in (None, "", "active") else 0

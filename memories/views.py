@@ -147,7 +147,7 @@ def memory_list_view(request):
         messages.info(request, "Sorting by relevance needs a search; showing the newest first.")
     context.update(query=query, sort=sort, keyword=" ".join(words))
     if query:
-        hits = selectors.memory_search(actor=actor, query=query, limit=SEARCH_LIMIT, filters=filters)
+        hits = selectors.memory_search(actor=actor, query=query, limit=SEARCH_LIMIT, filters=filters, mode=data.get("mode") or None)
         rows = [Row(h.memory, h.score) for h in hits if not words or _matches(h.memory, words)]
         if sort != "relevance":
             column, descending = SORTS[sort]

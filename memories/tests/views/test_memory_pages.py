@@ -90,6 +90,9 @@ def test_search_keyword_tag_and_date_filters(client, alice):
     html = client.get("/memories/?q=flight+to+Lisbon").content.decode()
     assert "Results for “flight to Lisbon”" in html and html.index("Lisbon") < html.index("oat milk") if "oat milk" in html else True
     assert "match " in html
+    html = client.get("/memories/?q=oat&mode=keyword").content.decode()
+    assert "oat milk" in html and "Lisbon" not in html
+    assert client.get("/memories/?q=oat&mode=telepathy").status_code == 400
     html = client.get("/memories/?kw=oat").content.decode()
     assert "oat milk" in html and "Lisbon" not in html
     html = client.get("/memories/?tags=travel").content.decode()

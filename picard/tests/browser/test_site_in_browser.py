@@ -242,3 +242,94 @@ def test_member_pages_fit_a_phone_and_the_menu_opens(live_site, new_page):
     page.get_by_role("button", name="Menu").click()
     page.goto(site("/memories/"))
     shot(site, page, "13-phone-memories")
+
+
+def _post(url: str, *, form: dict | None = None, json_body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    if form is not None:
+        data, content_type = urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded"
+    else:
+        data, content_type = json.dumps(json_body).encode(), "application/json"
+    request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": content_type})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            return exc.code, json.loads(body or b"{}")
+        except ValueError:
+            return exc.code, {"raw": body.decode(errors="replace")}
+
+
+def test_connect_an_oauth_client_and_revoke_it(live_site, new_page):
+    import base64
+    import hashlib
+    import secrets
+    import urllib.parse
+
+    site = live_site
+    callback = "http://127.0.0.1:9/callback"
+
+    # An administrator registers the app and sees its secret once.
+    admin = new_page()
+    sign_in(site, admin, "admin", ADMIN_PASSWORD)
+    admin.goto(site("/manage/clients"))
+    admin.get_by_label("App name").fill("Notebook Assistant")
+    admin.get_by_label("Redirect URIs").fill(callback)
+    admin.get_by_role("button", name="Register client").click()
+    expect(admin.get_by_text("will not be shown again")).to_be_visible()
+    client_id = admin.locator("[data-client-id]").first.inner_text().strip()
+    client_secret = admin.locator("[data-client-secret]").inner_text().strip()
+    shot(site, admin, "14-admin-clients")
+    admin.goto(site("/manage/clients"))
+    expect(admin.locator("tr", has_text="Notebook Assistant")).to_be_visible()
+    expect(admin.locator("[data-client-secret]")).to_have_count(0)
+
+    # A person connects it: consent page, allow, back to the app with a code.
+    page = new_page()
+    sign_up(site, page, "olivia", "Olivia")
+    create_memory(site, page, "Olivia's bike lock code hint: the year we met.", tags="home")
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    page.route("http://127.0.0.1:9/**", lambda route: route.fulfill(status=200, content_type="text/plain", body="back in the app"))
+    query = urllib.parse.urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": callback, "scope": "memories:read memories:write",
+        "state": "xyz", "code_challenge": challenge, "code_challenge_method": "S256",
+    })
+    page.goto(site(f"/authorize?{query}"))
+    expect(page.get_by_role("heading", name=re.compile("Allow Notebook Assistant"))).to_be_visible()
+    shot(site, page, "15-consent")
+    with page.expect_request(lambda r: r.url.startswith(callback)) as info:
+        page.get_by_role("button", name="Allow").click()
+    params = urllib.parse.parse_qs(urllib.parse.urlsplit(info.value.url).query)
+    assert params["state"] == ["xyz"]
+    status, tokens = _post(site("/token"), form={
+        "grant_type": "authorization_code", "code": params["code"][0], "redirect_uri": callback,
+        "client_id": client_id, "client_secret": client_secret, "code_verifier": verifier,
+    })
+    assert status == 200, tokens
+    access = tokens["access_token"]
+    status, body = _post(site("/api/tools"), json_body={"tool": "query_memory", "data": {"query": "bike lock"}}, token=access)
+    assert status == 200 and "bike lock" in str(body)
+
+    # The connected-apps page lists it; revoking signs the app out at once.
+    page.goto(site("/connected-apps"))
+    row = page.locator("tr", has_text="Notebook Assistant")
+    expect(row).to_be_visible()
+    shot(site, page, "16-connected-apps")
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("Access revoked")).to_be_visible()
+    expect(page.locator("tr", has_text="Notebook Assistant")).to_have_count(0)
+    status, _ = _post(site("/api/tools"), json_body={"tool": "query_memory", "data": {"query": "bike lock"}}, token=access)
+    assert status == 401
+
+    # Her timeline says which app searched her memories.
+    page.goto(site("/activity"))
+    expect(page.locator(".timeline").first).to_contain_text("via Notebook Assistant")
