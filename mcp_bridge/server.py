@@ -31,7 +31,8 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, Un
 from mcp.server.mcpserver.tools import Tool as SdkTool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_REQUEST, CallToolResult, Resource as McpResource, TextContent, ToolAnnotations
+from mcp_types import INVALID_REQUEST, CallToolResult, Completion, TextContent, ToolAnnotations
+from mcp_types import Resource as McpResource
 from pydantic import Field, create_model
 from pydantic import ValidationError as PydanticValidationError
 
@@ -259,5 +260,20 @@ def build_server() -> PicardMCPServer:
     )
     async def user_memories_resource(user_id: str) -> str:
         return await _read_resource(_read_user_memories, user_id)
+
+    @server.completion()
+    async def complete(ref, argument, context) -> Completion | None:
+        """Autocomplete resource URIs: your own memory ids, your own user id."""
+        token = current_token()
+        if token is None or not token.has_scope(registry.READ) or getattr(ref, "type", None) != "ref/resource":
+            return None
+        prefix = (argument.value or "").strip().lower()
+        if ref.uri == "memories://{memory_id}" and argument.name == "memory_id":
+            ids = [row["id"] for row in await run_as(token, _recent_own_memories)]
+            return Completion(values=[i for i in ids if i.startswith(prefix)][:100])
+        if ref.uri == "users://{user_id}/memories" and argument.name == "user_id":
+            own = str(token.user_id)
+            return Completion(values=[own] if own.startswith(prefix) else [])
+        return None
 
     return server

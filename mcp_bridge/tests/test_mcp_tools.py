@@ -169,3 +169,25 @@ def test_calls_are_recorded_as_mcp_activity_with_the_client_id(mcp_server, make_
     activity = Activity.objects.filter(actor=alice).order_by("-created_at").first()
     assert activity.surface == "mcp"
     assert activity.client_id == client_id
+
+
+def test_resource_uris_autocomplete_to_the_callers_own_memories(mcp_server, make_token, alice, bob):
+    from mcp_types import ResourceTemplateReference
+
+    from memories import services
+
+    mine = services.memory_create(actor=alice, text="mine")
+    services.memory_create(actor=bob, text="not mine", permission="public")
+    token = make_token(alice)
+
+    async def scenario(client):
+        memory_ref = ResourceTemplateReference(uri="memories://{memory_id}")
+        user_ref = ResourceTemplateReference(uri="users://{user_id}/memories")
+        return (
+            await client.complete(memory_ref, {"name": "memory_id", "value": str(mine.id)[:4]}),
+            await client.complete(user_ref, {"name": "user_id", "value": ""}),
+        )
+
+    memories, users = with_client(mcp_server.mcp_url, token, scenario)
+    assert memories.completion.values == [str(mine.id)]
+    assert users.completion.values == [str(alice.pk)]
