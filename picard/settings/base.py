@@ -103,7 +103,9 @@ else:
     from picard.embedded_db import database_settings
 
     DATABASES = {"default": database_settings(Path(env.str("PICARD_PGDATA", default=str(PICARD_DATA_DIR / "pgdata"))))}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+# Served over ASGI, Django runs each request in a thread of its own: a persistent connection
+# (CONN_MAX_AGE > 0) would outlive that thread unclosed, one per request. Use a pooler instead.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
