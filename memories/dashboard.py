@@ -1,4 +1,5 @@
-"""Read-only queries behind the activity pages: a user's own timeline and the admin overview.
+"""Read-only queries behind the activity pages (on top of ``memories.activity``'s selectors):
+who used my memories, and the admin overview with its chart.
 
 Activity rows never hold memory text; these selectors only count and group them.
 """
@@ -6,11 +7,10 @@ Activity rows never hold memory text; these selectors only count and group them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from memories.models import Activity, Memory
@@ -18,25 +18,9 @@ from memories.models import Activity, Memory
 
 def client_names(client_ids) -> dict[str, str]:
     """OAuth client id → application name (ids of deleted clients are left out)."""
-    ids = [c for c in set(client_ids) if c]
-    if not ids:
-        return {}
-    try:
-        from oauth2_provider.models import get_application_model
+    from memories.activity import activity_client_names
 
-        return dict(get_application_model().objects.filter(client_id__in=ids).values_list("client_id", "name"))
-    except Exception:  # noqa: BLE001 - the OAuth tables are optional for this page
-        return {}
-
-
-def activity_timeline(*, actor, before: datetime | None = None, limit: int = 50) -> tuple[list[Activity], datetime | None]:
-    """The actor's own activity, newest first; returns (rows, cursor for the next page)."""
-    qs = Activity.objects.filter(actor=actor)
-    if before:
-        qs = qs.filter(created_at__lt=before)
-    rows = list(qs.order_by("-created_at")[: limit + 1])
-    next_before = rows[limit - 1].created_at if len(rows) > limit else None
-    return rows[:limit], next_before
+    return activity_client_names(client_ids=list(client_ids))
 
 
 def activity_on_my_memories(*, actor, days: int = 30, limit: int = 20) -> list[dict]:
@@ -69,28 +53,33 @@ class Overview:
     surfaces: list[dict]
 
 
+QUERY_ACTIONS = ("memory.search", "persona.query")
+
+
 def admin_overview(*, days: int = 14) -> Overview:
-    now = timezone.now()
-    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Totals and per-day query counts for the admin page (counts come from
+    ``memories.activity``'s aggregates)."""
+    from memories.activity import activity_daily_counts, activity_top_clients, activity_totals
+
     User = get_user_model()
     by_permission = dict(Memory.objects.values_list("permission").annotate(n=Count("id")).values_list("permission", "n"))
-    per_day = dict(
-        Activity.objects.filter(created_at__gte=since, action__in=["memory.search", "persona.query"])
-        .annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id")).values_list("day", "n")
-    )
-    series = [DayCount(day=(since + timedelta(days=i)).date(), count=per_day.get((since + timedelta(days=i)).date(), 0)) for i in range(days)]
-    month = now - timedelta(days=30)
-    clients = list(
-        Activity.objects.filter(created_at__gte=month).exclude(client_id__isnull=True).exclude(client_id="")
-        .values("client_id").annotate(n=Count("id"), last=Max("created_at"), users=Count("actor", distinct=True)).order_by("-n")[:10]
-    )
-    names = client_names(c["client_id"] for c in clients)
-    for c in clients:
-        c["name"] = names.get(c["client_id"], "(deleted or unknown client)")
-    surfaces = list(Activity.objects.filter(created_at__gte=month).values("surface").annotate(n=Count("id")).order_by("-n"))
+    series = [
+        DayCount(day=row["day"], count=sum(n for action, n in row["by"].items() if action in QUERY_ACTIONS))
+        for row in activity_daily_counts(days=days, by="action")
+    ]
+    clients = [c for c in activity_top_clients(days=30, limit=20) if c["client_id"]][:10]
+    if clients:
+        last_used = dict(
+            Activity.objects.filter(client_id__in=[c["client_id"] for c in clients])
+            .values("client_id").annotate(last=Max("created_at")).values_list("client_id", "last")
+        )
+        for c in clients:
+            c["last"] = last_used.get(c["client_id"])
+    totals = activity_totals(days=30)
+    surfaces = sorted(({"surface": k, "n": v} for k, v in totals["by_surface"].items()), key=lambda r: -r["n"])
     return Overview(
         users=User.objects.filter(is_active=True).count(),
-        active_users_30d=Activity.objects.filter(created_at__gte=month).exclude(actor__isnull=True).values("actor").distinct().count(),
+        active_users_30d=totals["active_users"],
         memories=sum(by_permission.values()),
         memories_by_permission=by_permission,
         queries_per_day=series,

@@ -393,10 +393,11 @@ def user_lookup_view(request):
 @web_view
 def activity_view(request):
     from memories import dashboard
-    from memories.validation import parse_iso_datetime
+    from memories.activity import activity_timeline
 
-    before = parse_iso_datetime(request.GET.get("before") or None, field="before")
-    rows, next_before = dashboard.activity_timeline(actor=request.user, before=before)
+    cursor = request.GET.get("cursor") or None
+    page = activity_timeline(user=request.user, cursor=cursor, limit=50)
+    rows = page.items
     names = dashboard.client_names(r.client_id for r in rows)
     days: list[tuple] = []
     for row in rows:
@@ -410,7 +411,7 @@ def activity_view(request):
     for o in others:
         o["client_name"] = others_names.get(o["activity"].client_id)
     return render(request, "memories/activity.html", {
-        "days": days, "next_before": next_before.isoformat() if next_before else None, "others": others, "is_first_page": before is None,
+        "days": days, "next_cursor": page.next_cursor, "others": others, "is_first_page": cursor is None,
     })
 
 

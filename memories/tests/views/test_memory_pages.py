@@ -110,7 +110,7 @@ def test_bad_filter_input_gives_400_with_messages_not_500(client, alice):
     assert "Enter a valid date" in html and "Select a valid choice" in html
     assert client.get("/memories/?cursor=garbage").status_code == 302
     assert client.get("/memories/?page=abc&q=x").status_code == 200
-    assert client.get("/activity?before=not-a-date").status_code == 400
+    assert client.get("/activity?cursor=not-a-cursor").status_code == 400
 
 
 def test_pagination_walks_every_memory_once(client, alice):
@@ -204,3 +204,35 @@ def test_activity_timeline_and_admin_overview(client, alice, make_user):
     assert page.status_code == 200
     html = page.content.decode()
     assert "<svg" in html and 'class="bar"' in html and "active users" in html
+
+
+@pytest.mark.parametrize("path", [
+    "/memories/?q=%00&kw=%00&tags=" + "x" * 600,
+    "/memories/?created_from=2024-13-45&created_to=0000-00-00",
+    "/memories/?sort=relevance&whose=nobody&expired=maybe&page=-5",
+    "/memories/?cursor=" + "A" * 5000,
+    "/memories/not-a-uuid/",
+    "/memories/00000000-0000-0000-0000-000000000000/edit",
+    "/memories/import/00000000-0000-0000-0000-000000000000",
+    "/memories/users/lookup?q=%00%00",
+    "/memories/export?format=jsonl&tags=%21%21&permission=x",
+    "/activity?cursor=%ff%fe",
+    "/no/such/page",
+])
+def test_bad_input_never_gives_a_server_error(client, alice, path):
+    client.force_login(alice)
+    response = client.get(path)
+    assert response.status_code < 500
+    if response.status_code == 404 and "text/html" in response["Content-Type"]:
+        assert "Not found" in response.content.decode()
+
+
+def test_activity_pages_through_older_entries(client, alice):
+    for i in range(60):
+        services.memory_create(actor=alice, text=f"n{i}")
+    client.force_login(alice)
+    first = client.get("/activity").content.decode()
+    assert first.count('class="icon"') == 50
+    cursor = re.search(r'href="\?cursor=([^"]+)" rel="next"', first).group(1)
+    second = client.get(f"/activity?cursor={cursor}").content.decode()
+    assert second.count('class="icon"') == 10 and "← Latest" in second
