@@ -15,7 +15,7 @@ from oauth import apis, views
 protocol_urlpatterns = [
     path(".well-known/oauth-authorization-server", dot_views.OAuthServerMetadataView.as_view(), name="oauth-server-metadata"),
     path("authorize", views.AuthorizationView.as_view(), name="authorize"),
-    path("token", dot_views.TokenView.as_view(), name="token"),
+    path("token", views.TokenView.as_view(), name="token"),
     path("revoke", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect", dot_views.IntrospectTokenView.as_view(), name="introspect"),
     path("oauth/register", views.DynamicClientRegistrationView.as_view(), name="dcr-register"),

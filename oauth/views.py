@@ -88,6 +88,30 @@ def _metadata(request) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+class TokenView(dot_views.TokenView):
+    """DOT's token endpoint, with refresh requests for one refresh token serialized.
+
+    Two requests racing with the same refresh token both passed DOT's validation and one
+    of them then failed with a 500. A transaction-scoped advisory lock on the token's hash
+    makes the second wait for the first to commit; it then sees a used token and gets
+    ``invalid_grant`` (reuse protection applies) — exactly one succeeds, across workers.
+    """
+
+    def post(self, request, *args, **kwargs):
+        refresh_token = request.POST.get("refresh_token") if request.POST.get("grant_type") == "refresh_token" else None
+        if not refresh_token:
+            return super().post(request, *args, **kwargs)
+        import hashlib
+
+        from django.db import connection, transaction
+
+        lock_key = int.from_bytes(hashlib.sha256(refresh_token.encode("utf-8", "surrogatepass")).digest()[:8], "big", signed=True)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key])
+            return super().post(request, *args, **kwargs)
+
+
 class DynamicClientRegistrationView(dot_views.DynamicClientRegistrationView):
     """``/oauth/register`` (RFC 7591): DOT's view behind Picard's registration policy."""
 

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from oauth.testing import browser_for, oauth_app, public_app, token_for  # noqa: F401 - fixtures
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -44,3 +46,6 @@ def edge_server(django_db_setup, django_db_blocker):
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+from mcp_bridge.tests.conftest import make_token, mcp_server_factory  # noqa: E402,F401 - fixtures
