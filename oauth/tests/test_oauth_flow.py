@@ -277,3 +277,29 @@ def test_token_in_the_query_string_is_not_accepted(live_server, alice, token_for
     token = token_for(alice)
     response = httpx.post(f"{live_server.url}/api/tools?access_token={token['access_token']}", json={"tool": "retrieve_memories", "data": {}})
     assert response.status_code == 401
+
+
+def test_empty_scope_means_the_default_scopes(live_server, alice, browser_for, oauth_app):
+    browser = browser_for(alice)
+    _, challenge = pkce_pair()
+    url = browser.authorize_url(client_id=oauth_app.client_id, challenge=challenge, scope="")
+    response = browser.consent_page(url)
+    assert response.status_code == 302 and "scope=" not in response.headers["location"]
+    page = browser.consent_page(response.headers["location"])
+    assert page.status_code == 200
+    assert "memories:read" in page.text and "memories:write" in page.text and "memories:admin" not in page.text
+
+
+def test_client_id_metadata_document_urls_on_this_machine_are_unknown_clients(live_server, alice, browser_for):
+    """CIMD is on, behind DOT's SSRF-hardened fetcher: a client id URL on a loopback address
+    (or plain http) is an unknown client, shown an error page, and no Application is created."""
+    from oauth2_provider.models import Application
+
+    browser = browser_for(alice)
+    _, challenge = pkce_pair()
+    for client_id in (f"https://127.0.0.1:{live_server.thread.port}/client.json", "https://localhost/client.json",
+                      "http://example.com/client.json"):
+        response = browser.consent_page(browser.authorize_url(client_id=client_id, challenge=challenge))
+        assert response.status_code == 400, client_id
+        assert "location" not in response.headers
+    assert not Application.objects.exists()
