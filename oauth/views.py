@@ -60,6 +60,17 @@ class AuthorizationView(dot_views.AuthorizationView):
         )
         return self.error_response(error, application)
 
+    def form_invalid(self, form):
+        error = {"error": "invalid_request", "description": "The authorization form was incomplete; start again from the app."}
+        return self.render_to_response(self.get_context_data(form=form, error=error), status=400)
+
+    def form_valid(self, form):
+        # DOT looks the client up with .get() and would answer a tampered form with a 500.
+        if not get_application_model().objects.filter(client_id=form.cleaned_data.get("client_id")).exists():
+            error = {"error": "invalid_client", "description": "Unknown client."}
+            return self.render_to_response(self.get_context_data(form=form, error=error), status=400)
+        return super().form_valid(form)
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         redirect_uri = kwargs.get("redirect_uri") or context.get("redirect_uri") or ""
