@@ -191,3 +191,16 @@ def test_resource_uris_autocomplete_to_the_callers_own_memories(mcp_server, make
     memories, users = with_client(mcp_server.mcp_url, token, scenario)
     assert memories.completion.values == [str(mine.id)]
     assert users.completion.values == [str(alice.pk)]
+
+
+def test_a_client_in_auto_mode_discovers_the_2026_07_28_protocol(mcp_server, make_token, alice):
+    """``server/discover`` answers, so an SDK client in its default mode speaks 2026-07-28."""
+    token = make_token(alice)
+
+    async def scenario(client):
+        result = await client.call_tool("retrieve_memories", {})
+        return client.protocol_version, result
+
+    version, result = with_client(mcp_server.mcp_url, token, scenario, mode="auto")
+    assert version == "2026-07-28"
+    assert result.is_error is False
