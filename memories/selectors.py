@@ -255,14 +255,42 @@ def _semantic_part(qs: QuerySet, *, vector, model_name: str, dimensions: int, li
     return [(memory_id, 1.0 - float(distance)) for memory_id, distance in rows]
 
 
+def public_index_pays_off(*, model_name: str) -> bool:
+    """Whether cross-user (public) search for ``model_name`` should go through its HNSW index.
+
+    Yes once the model has more than ``PICARD_SEARCH_EXACT_MAX_ROWS`` public rows, judged by
+    the partial index's own row count (``pg_class.reltuples``: set by CREATE INDEX, kept
+    current by (auto)VACUUM and ANALYZE) — a catalog lookup, no scan. Below that an exact
+    scan is fast and exact; an HNSW graph over few, or badly spread, vectors can leave rows
+    unreachable (seen with the lexical test embedder). No index → exact."""
+    from memories.vector_index import index_name
+
+    threshold = settings.PICARD_SEARCH_EXACT_MAX_ROWS
+    if threshold <= 0:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s AND relkind = 'i'", [index_name(model_name)])
+        row = cursor.fetchone()
+    return row is not None and row[0] > threshold
+
+
 def _semantic_ids(parts: dict[str, QuerySet], *, query_vector, model_name: str, dimensions: int, limit: int, filters: MemoryFilters) -> Scored:
+    """Each part of the visibility rule with its own strategy (see vector_index):
+
+    - own / shared / one owner's public memories: exact (the btree on owner, or the shares,
+      narrow the rows; recall 1.0);
+    - others' public memories across users: exact up to ``PICARD_SEARCH_EXACT_MAX_ROWS``
+      public rows, else the model's HNSW index with ``hnsw.iterative_scan`` (filters applied
+      after the index never starve the result) and ``PICARD_SEARCH_HNSW_EF_SEARCH``
+      candidates (docs/benchmarks.md: recall@10 0.72 at 100, 0.92 at 200 for questions).
+    """
     scored: Scored = []
     for name, qs in parts.items():
-        if name == "public" and not filters.owner_id:
+        if name == "public" and not filters.owner_id and public_index_pays_off(model_name=model_name):
             with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                    cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, 2 * limit)])
+                    cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.PICARD_SEARCH_HNSW_EF_SEARCH, 2 * limit)])
                 scored += _semantic_part(qs, vector=query_vector, model_name=model_name, dimensions=dimensions, limit=limit, use_index=True)
         else:
             scored += _semantic_part(qs, vector=query_vector, model_name=model_name, dimensions=dimensions, limit=limit, use_index=False)

@@ -196,6 +196,7 @@ def memory_update(
     """Change text/expiry/tags/metadata of the actor's memory. ``None`` for ``expires_at``
     clears the expiry. Changing the text re-embeds it. ``expected_version`` (optional)
     makes the write conditional: a stale version raises Conflict (409)."""
+    memory_id = clean_uuid(memory_id, field="memory_id")  # before the (slow) embedding
     changes: dict[str, Any] = {}
     if text is not UNSET:
         changes["text"] = clean_text(text)

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from memories.models import Permission
 from picard.exceptions import PayloadTooLarge, ValidationError
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TAG = re.compile(r"^[\w][\w .:/+#&@-]*$", re.UNICODE)
 MAX_METADATA_DEPTH = 8
 
@@ -73,7 +74,8 @@ def clean_tags(value, *, field: str = "tags") -> list[str]:
 
 
 def _check_json(value, depth: int, field: str) -> None:
-    if depth > MAX_METADATA_DEPTH:
+    """``depth`` counts containers: ``{"a": 1}`` is 1 level, ``{"a": [1]}`` is 2."""
+    if isinstance(value, (dict, list)) and depth > MAX_METADATA_DEPTH:
         raise ValidationError.for_field(field, f"is nested deeper than {MAX_METADATA_DEPTH} levels.")
     if isinstance(value, dict):
         for key, item in value.items():
@@ -144,9 +146,8 @@ def clean_uuid(value, *, field: str) -> uuid.UUID:
     """Accepts the canonical form (any case); refuses braces, URNs and other spellings."""
     if isinstance(value, uuid.UUID):
         return value
-    if not isinstance(value, str) or len(value) != 36:
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        # Strict on purpose: uuid.UUID() would also take braces, URNs, missing hyphens and
+        # even surrounding whitespace, and map some of those onto *another* id.
         raise ValidationError.for_field(field, "must be a UUID such as 550e8400-e29b-41d4-a716-446655440000.")
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ValidationError.for_field(field, "must be a UUID such as 550e8400-e29b-41d4-a716-446655440000.")
+    return uuid.UUID(value)

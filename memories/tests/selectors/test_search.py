@@ -1,6 +1,17 @@
+"""Semantic search: ordering, scores, limits, filters, model isolation and the index strategy."""
+
+import math
+from datetime import timedelta
+
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from memories import selectors, services
+from memories.embeddings import get_provider
+from memories.models import Activity, Memory
+from memories.selectors import MemoryFilters
+from picard.exceptions import PayloadTooLarge, ValidationError
 
 pytestmark = pytest.mark.django_db
 
@@ -19,15 +30,171 @@ def test_search_orders_by_similarity_within_visibility(alice, bob):
     assert all(-1.0 <= h.score <= 1.0 for h in hits)
 
 
-def test_list_pagination_with_cursor(alice):
-    for i in range(5):
-        services.memory_create(actor=alice, text=f"memory {i}")
-    first = selectors.memory_list(actor=alice, limit=2)
-    second = selectors.memory_list(actor=alice, limit=2, cursor=first.next_cursor)
-    third = selectors.memory_list(actor=alice, limit=2, cursor=second.next_cursor)
-    texts = [m.text for page in (first, second, third) for m in page.items]
-    assert texts == [f"memory {i}" for i in range(4, -1, -1)]
-    assert third.next_cursor is None
+def test_scores_are_cosine_similarities_in_descending_order(alice, bob):
+    exact = services.memory_create(actor=alice, text="red apples and green pears")
+    half = services.memory_create(actor=alice, text="red apples")
+    services.memory_create(actor=bob, text="red apples and green pears", permission="public")
+    services.memory_create(actor=alice, text="quantum chromodynamics lecture")
+    hits = selectors.memory_search(actor=alice, query="red apples and green pears", limit=10)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert {hits[0].memory.id, hits[1].memory.id} >= {exact.id}
+    by_id = {h.memory.id: h for h in hits}
+    provider = get_provider()
+    q = provider.embed_query("red apples and green pears")
+    d = provider.embed_documents(["red apples"])[0]
+    assert by_id[half.id].score == pytest.approx(sum(a * b for a, b in zip(q, d)), abs=1e-5)
+    assert by_id[half.id].sources == {"semantic": by_id[half.id].score}
+
+
+def test_limit_is_top_n_across_own_shared_and_public(alice, bob, carol):
+    for i in range(4):
+        services.memory_create(actor=alice, text=f"garden tomato {i}")
+        services.memory_create(actor=bob, text=f"garden tomato public {i}", permission="public")
+        services.memory_create(actor=carol, text=f"garden tomato shared {i}", permission="shared", shared_with=["alice"])
+    hits = selectors.memory_search(actor=alice, query="garden tomato", limit=5)
+    assert len(hits) == 5
+    everything = selectors.memory_search(actor=alice, query="garden tomato", limit=50)
+    assert len(everything) == 12
+    assert [h.memory.id for h in hits] == [h.memory.id for h in everything[:5]]
+    assert {h.memory.owner_id for h in everything} == {alice.pk, bob.pk, carol.pk}
+
+
+def test_filters_apply_to_search(alice, bob):
+    work = services.memory_create(actor=alice, text="project deadline friday", tags=["work"])
+    services.memory_create(actor=alice, text="project deadline for the garden shed", tags=["home"])
+    theirs = services.memory_create(actor=bob, text="project deadline public", permission="public", tags=["work"])
+    hits = selectors.memory_search(actor=alice, query="project deadline", filters=MemoryFilters(tags=("work",)))
+    assert {h.memory.id for h in hits} == {work.id, theirs.id}
+    hits = selectors.memory_search(actor=alice, query="project deadline", filters=MemoryFilters(owner_id=bob.pk))
+    assert [h.memory.id for h in hits] == [theirs.id]
+    hits = selectors.memory_search(actor=alice, query="project deadline", filters=MemoryFilters(permission="private"))
+    assert {h.memory.text for h in hits} == {"project deadline friday", "project deadline for the garden shed"}
+
+
+def test_search_only_compares_vectors_of_the_same_model(alice):
+    same = services.memory_create(actor=alice, text="the lighthouse keeper")
+    other_model = services.memory_create(
+        actor=alice, text="the lighthouse keeper", permission="public",
+        embedding=([1.0] + [0.0] * 63, "other-model:64"),
+    )
+    pending = services.memory_create(actor=alice, text="the lighthouse keeper", embedding=(None, None))
+    ids = [h.memory.id for h in selectors.memory_search(actor=alice, query="lighthouse keeper", limit=10)]
+    assert ids == [same.id]
+    assert other_model.id not in ids and pending.id not in ids
+    # Both still show up in lists: nothing is lost while a vector is pending or of another model.
+    listed = {m.id for m in selectors.memory_list(actor=alice).items}
+    assert {same.id, other_model.id, pending.id} <= listed
+
+
+def test_switching_models_reembeds_and_search_follows(alice, settings):
+    memory = services.memory_create(actor=alice, text="violin lessons on tuesday", permission="public")
+    settings.PICARD_EMBEDDINGS = {**settings.PICARD_EMBEDDINGS, "provider": "hash", "dimensions": 128}
+    assert selectors.memory_search(actor=alice, query="violin lessons") == []
+    assert services.memory_embed_pending() == 1
+    memory.refresh_from_db()
+    assert memory.embedding_model == "hash:128" and len(memory.embedding) == 128
+    assert [h.memory.id for h in selectors.memory_search(actor=alice, query="violin lessons")] == [memory.id]
+
+
+def _search_sql(actor, query, **kw) -> tuple[list, str]:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        hits = selectors.memory_search(actor=actor, query=query, **kw)
+    return hits, "\n".join(q["sql"] for q in ctx.captured_queries)
+
+
+def test_filtered_public_search_is_not_starved(alice, make_user):
+    """Many public rows of other users, few matching a filter: all of those few come back."""
+    owners = [make_user() for _ in range(3)]
+    for i in range(60):
+        services.memory_create(actor=owners[i % 3], text=f"weather report number {i}", permission="public",
+                               tags=["rare"] if i % 20 == 0 else ["common"])
+    hits, sql = _search_sql(alice, "weather report", limit=10, filters=MemoryFilters(tags=("rare",)))
+    assert len(hits) == 3 and all("rare" in h.memory.tags for h in hits)
+    assert "::vector(" not in sql  # few public rows: ranked exactly
+    assert len(selectors.memory_search(actor=alice, query="weather report", limit=50)) == 50
+
+
+def test_small_public_sets_are_ranked_exactly_and_large_ones_through_the_index(alice, bob, settings):
+    services.memory_create(actor=bob, text="strategy switch", permission="public")
+    settings.PICARD_SEARCH_EXACT_MAX_ROWS = 1
+    _, sql = _search_sql(alice, "strategy switch")
+    assert "::vector(256)" not in sql
+    services.memory_create(actor=bob, text="strategy switch again", permission="public")
+    hits, sql = _search_sql(alice, "strategy switch")
+    assert "::vector(256)" in sql and "LIMIT 2" in sql
+    assert len(hits) == 2
+    # One owner's public memories are always ranked exactly (the btree on owner narrows them).
+    _, sql = _search_sql(alice, "strategy switch", filters=MemoryFilters(owner_id=bob.pk))
+    assert "::vector(256)" not in sql
+
+
+@pytest.mark.real_embedder
+def test_hnsw_public_search_with_a_selective_filter_is_not_starved(alice, make_user, settings, real_embedder):
+    settings.PICARD_SEARCH_EXACT_MAX_ROWS = 0  # always through the index
+    owners = [make_user() for _ in range(4)]
+    topics = ["cooking pasta", "running a marathon", "learning the violin", "repairing bicycles", "growing tomatoes"]
+    texts = [(owners[i % 4], f"Notes about {topics[i % 5]}, entry {i}", ["rare"] if i in (7, 41, 77) else ["common"]) for i in range(80)]
+    vectors = real_embedder.embed_documents([t for _, t, _ in texts])
+    for (owner, text, tags), vector in zip(texts, vectors):
+        services.memory_create(actor=owner, text=text, permission="public", tags=tags, embedding=(vector, real_embedder.name))
+    hits, sql = _search_sql(alice, "how do I cook spaghetti?", limit=10, filters=MemoryFilters(tags=("rare",)))
+    assert "::vector(384)" in sql
+    assert sorted(h.memory.text for h in hits) == sorted(t for _, t, tags in texts if tags == ["rare"])
+    hits = selectors.memory_search(actor=alice, query="how do I cook spaghetti?", limit=5)
+    assert len(hits) == 5 and all("cooking pasta" in h.memory.text for h in hits)
+
+
+def test_public_part_plan_uses_the_vector_index_and_owner_part_does_not(alice, bob):
+    provider = get_provider()
+    services.memory_create(actor=bob, text="plan check", permission="public")
+    vector = provider.embed_query("plan check")
+    parts = selectors.visible_parts(actor=alice, filters=MemoryFilters())
+    from django.db.models.functions import Cast
+    from pgvector.django import CosineDistance, VectorField
+
+    public = parts["public"].filter(embedding_model=provider.name).annotate(
+        d=CosineDistance(Cast("embedding", VectorField(dimensions=provider.dimensions)), vector)
+    ).order_by("d")[:10]
+    own = parts["own"].filter(embedding_model=provider.name).annotate(d=CosineDistance("embedding", vector)).order_by("d")[:10]
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            public_plan = public.explain()
+            own_plan = own.explain()
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    assert "memory_hnsw_" in public_plan
+    assert "memory_hnsw_" not in own_plan
+
+
+def test_search_validates_query_and_limit(alice, settings):
+    with pytest.raises(ValidationError, match="query"):
+        selectors.memory_search(actor=alice, query="   ")
+    with pytest.raises(ValidationError, match="query"):
+        selectors.memory_search(actor=alice, query=None)
+    with pytest.raises(PayloadTooLarge, match="query"):
+        selectors.memory_search(actor=alice, query="x" * (settings.PICARD_MEMORY_MAX_TEXT + 1))
+    for bad in (0, settings.PICARD_SEARCH_MAX_LIMIT + 1, "10"):
+        with pytest.raises(ValidationError, match="limit"):
+            selectors.memory_search(actor=alice, query="ok", limit=bad)
+
+
+def test_search_is_recorded_without_text(alice):
+    memory = services.memory_create(actor=alice, text="the secret recipe uses cardamom")
+    selectors.memory_search(actor=alice, query="secret recipe cardamom")
+    activity = Activity.objects.filter(action="memory.search").get()
+    assert activity.memory_ids == [memory.id]
+    assert "cardamom" not in str(activity.details)
+
+
+def test_expired_memories_are_never_search_results(alice):
+    memory = services.memory_create(actor=alice, text="expiring coupon code", expires_at=timezone.now() + timedelta(hours=1))
+    Memory.objects.filter(id=memory.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert selectors.memory_search(actor=alice, query="expiring coupon code") == []
 
 
 @pytest.mark.real_embedder
@@ -38,3 +205,16 @@ def test_real_local_model_finds_paraphrase(alice, real_embedder):
     hits = selectors.memory_search(actor=alice, query="what kind of dog do I have?", limit=3)
     assert hits[0].memory.text.startswith("I adopted a golden retriever")
     assert hits[0].memory.embedding_model == "local:paraphrase-MiniLM-L3-v2"
+    assert hits[0].score > hits[1].score
+
+
+@pytest.mark.real_embedder
+def test_real_local_model_public_search_across_users(alice, bob, real_embedder):
+    services.memory_create(actor=bob, text="Our team meets every Monday at nine for standup", permission="public")
+    services.memory_create(actor=bob, text="I am allergic to peanuts", permission="public")
+    services.memory_create(actor=bob, text="Bob keeps his diary private")
+    hits = selectors.memory_search(actor=alice, query="when is the weekly meeting?", limit=2)
+    assert hits[0].memory.text.startswith("Our team meets")
+    assert len(hits) == 2
+    vec = hits[0].memory.embedding
+    assert len(vec) == 384 and math.isclose(sum(float(v) * float(v) for v in vec), 1.0, rel_tol=1e-4)
