@@ -79,9 +79,10 @@ def test_get_allows_visible_and_hides_the_rest_as_not_found(world, who):
             assert exc.value.message == "Memory not found."
 
 
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
 @pytest.mark.parametrize("who", sorted(EXPECTED))
-def test_search_finds_exactly_what_the_rule_allows(world, who):
-    hits = selectors.memory_search(actor=world[who], query="zebra", limit=50)
+def test_search_finds_exactly_what_the_rule_allows(world, who, mode):
+    hits = selectors.memory_search(actor=world[who], query="zebra", limit=50, mode=mode)
     assert _names(world, [h.memory.id for h in hits]) == EXPECTED[who]
 
 
@@ -125,8 +126,9 @@ def test_only_the_owner_sees_expired_memories_and_only_when_asking(world):
     bob_all = selectors.memory_list(actor=bob, filters=selectors.MemoryFilters(expired="all"), limit=100)
     assert _names(world, [m.id for m in bob_all.items]) == EXPECTED["bob"]
     # Search never returns expired memories, even to the owner.
-    hits = selectors.memory_search(actor=alice, query="zebra expired", limit=50)
-    assert not _names(world, [h.memory.id for h in hits]) & expired
+    for mode in ("semantic", "keyword", "hybrid"):
+        hits = selectors.memory_search(actor=alice, query="zebra expired", limit=50, mode=mode)
+        assert not _names(world, [h.memory.id for h in hits]) & expired
 
 
 def test_leaving_the_group_or_being_unshared_revokes_access(world):
@@ -146,7 +148,9 @@ def test_making_a_memory_private_hides_it_from_search_of_others(world):
     public = world["memories"]["public"]
     assert public.id in [h.memory.id for h in selectors.memory_search(actor=carol, query="zebra public", limit=5)]
     services.memory_set_permission(actor=alice, memory_id=public.id, permission="private")
-    assert public.id not in [h.memory.id for h in selectors.memory_search(actor=carol, query="zebra public", limit=5)]
+    for mode in ("semantic", "keyword", "hybrid"):
+        hits = selectors.memory_search(actor=carol, query="zebra public", limit=5, mode=mode)
+        assert public.id not in [h.memory.id for h in hits]
 
 
 def test_user_id_filter_respects_visibility(world):
