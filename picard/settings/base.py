@@ -199,7 +199,7 @@ PICARD_ACTIVITY_RETENTION_DAYS = env.int("PICARD_ACTIVITY_RETENTION_DAYS", defau
 # Cross-user (public) search ranks exactly while a model has at most this many public rows
 # (the HNSW index's row count decides); above it, the per-model HNSW index with an iterative
 # scan and this many candidates (ef_search) takes over. Measured in docs/benchmarks.md.
-PICARD_SEARCH_EXACT_MAX_ROWS = env.int("PICARD_SEARCH_EXACT_MAX_ROWS", default=5_000)
+PICARD_SEARCH_EXACT_MAX_ROWS = env.int("PICARD_SEARCH_EXACT_MAX_ROWS", default=2_000)
 PICARD_SEARCH_HNSW_EF_SEARCH = env.int("PICARD_SEARCH_HNSW_EF_SEARCH", default=200)
 
 # --- Embeddings -------------------------------------------------------------------------------
