@@ -494,7 +494,7 @@ def write_doc(r: dict) -> None:
         f"`PICARD_SEARCH_HNSW_EF_SEARCH`) {s['public_hnsw']['recall_at_10']:.2f}, 400 {s['public_hnsw_ef400']['recall_at_10']:.2f}. "
         f"`hnsw.iterative_scan = relaxed_order` keeps filtered searches from starving (the 1 % tag filter still returns its rows). "
         f"The foundation's first version sent every cross-user search through the index with ef_search 40 (recall@10 about 0.64 for "
-        f"these questions) and, with the lexical test embedder, lost rows entirely once the index held many dead tuples; both were fixed "
+        f"these questions, counted before ties were handled) and, with the lexical test embedder, lost rows entirely once the index held many dead tuples; both were fixed "
         f"from these measurements.",
         "",
         f"**HNSW build** over the {r['hnsw_build']['rows']:,} public rows (m = 16, ef_construction = 64, "
@@ -506,6 +506,10 @@ def write_doc(r: dict) -> None:
         "| path | memories/s |",
         "|---|---|",
     ] + [f"| {label} | {value:.0f} |" for label, value in r["inserts"].items()] + [
+        "",
+        "Batches are not faster than single calls per memory: each item is its own transaction (so that a failed item leaves "
+        "nothing behind) with its own keyword-index and activity rows; only the embedding is batched, which pays off with a "
+        "remote embedding service more than with the in-process model. These figures suffered most from the busy machine.",
         "",
         f"**Embedded PostgreSQL start-up** (fresh process each time): first start with `initdb` {r['startup']['first_start_s']:.1f} s; "
         f"restart on existing data {r['startup']['restart_s']:.2f} s (median of {len(r['startup']['restarts'])}).",
