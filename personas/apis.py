@@ -11,7 +11,8 @@ Scopes: reads and asking need ``memories:read``; changing your persona needs
 
 from __future__ import annotations
 
-from oauth2_provider.models import AbstractAccessToken
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,20 +21,69 @@ from personas import selectors, services
 from personas.llm import allowed_models, llm_configured
 from personas.models import Persona
 from picard.context import call_context
-from picard.exceptions import InsufficientScope, ValidationError
+from mcp_bridge.apis import require_scope, token_client_id, token_scopes
+from picard.exceptions import ValidationError
 
 READ, WRITE = "memories:read", "memories:write"
 
 
 def _door(request: Request, scope: str):
     """Check the token's scope (session calls pass) and return the call context."""
-    token = request.auth
-    if isinstance(token, AbstractAccessToken):
-        if not token.allow_scopes([scope]):
-            raise InsufficientScope(scope)
-        return call_context(surface="api", client_id=str(token.application.client_id) if token.application_id else None,
-                            scopes=frozenset(token.scope.split()))
-    return call_context(surface="api")
+    require_scope(request, scope)
+    return call_context(surface="api", client_id=token_client_id(request), scopes=token_scopes(request))
+
+
+_PUBLIC_FIELDS = {
+    "user_id": serializers.UUIDField(),
+    "username": serializers.CharField(),
+    "display_name": serializers.CharField(),
+    "bio": serializers.CharField(),
+    "enabled": serializers.BooleanField(),
+}
+_OWN_FIELDS = {
+    **_PUBLIC_FIELDS,
+    "id": serializers.UUIDField(allow_null=True, help_text="null until the persona is first saved"),
+    "instructions": serializers.CharField(),
+    "chat_model": serializers.CharField(help_text="empty = the server default"),
+    "temperature": serializers.FloatField(),
+    "max_memories": serializers.IntegerField(),
+    "answer_length": serializers.ChoiceField(choices=["short", "medium", "long"]),
+    "version": serializers.IntegerField(),
+    "llm_configured": serializers.BooleanField(),
+    "allowed_models": serializers.ListField(child=serializers.CharField()),
+}
+PersonaPublicSchema = inline_serializer("PersonaPublic", fields=_PUBLIC_FIELDS)
+PersonaOwnSchema = inline_serializer("PersonaOwn", fields=_OWN_FIELDS)
+PersonaUpdateSchema = inline_serializer("PersonaUpdate", fields={
+    "display_name": serializers.CharField(required=False, max_length=100),
+    "bio": serializers.CharField(required=False, max_length=500),
+    "instructions": serializers.CharField(required=False, max_length=4000),
+    "chat_model": serializers.CharField(required=False, help_text="'' or one of allowed_models"),
+    "temperature": serializers.FloatField(required=False, min_value=0, max_value=2),
+    "max_memories": serializers.IntegerField(required=False, min_value=1, max_value=50),
+    "answer_length": serializers.ChoiceField(required=False, choices=["short", "medium", "long"]),
+    "enabled": serializers.BooleanField(required=False),
+    "expected_version": serializers.IntegerField(required=False, help_text="refuse the change (409) if the persona changed since"),
+})
+AskSchema = inline_serializer("PersonaAsk", fields={
+    "prompt": serializers.CharField(max_length=4000),
+    "limit": serializers.IntegerField(required=False, min_value=1, max_value=50),
+})
+AnswerSchema = inline_serializer("PersonaAnswer", fields={
+    "response": serializers.CharField(),
+    "memories": inline_serializer("PersonaCitation", fields={
+        "id": serializers.UUIDField(), "score": serializers.FloatField(), "label": serializers.CharField(),
+    }, many=True),
+    "model": serializers.CharField(allow_null=True, help_text="null in extractive mode"),
+    "mode": serializers.ChoiceField(choices=["llm", "extractive"]),
+    "cached": serializers.BooleanField(),
+    "usage": serializers.DictField(),
+})
+_ERRORS = {
+    400: OpenApiResponse(description="Invalid input; the field is named in error.details.field."),
+    401: OpenApiResponse(description="Not signed in / no valid token."),
+    403: OpenApiResponse(description="insufficient_scope, or persona_disabled."),
+}
 
 
 def persona_as_dict(persona: Persona, *, owner, include_private_fields: bool) -> dict:
@@ -65,6 +115,10 @@ def _body(request: Request) -> dict:
     return dict(request.data)
 
 
+@extend_schema(operation_id="personas_list", summary="The persona directory", tags=["personas"],
+               parameters=[OpenApiParameter("q", str, description="Filter by name"), OpenApiParameter("offset", int)],
+               responses={200: inline_serializer("PersonaDirectory", fields={
+                   "personas": PersonaPublicSchema.__class__(many=True), "next_offset": serializers.IntegerField(allow_null=True)}), **_ERRORS})
 @api_view(["GET"])
 def persona_list(request: Request) -> Response:
     with _door(request, READ):
@@ -80,6 +134,14 @@ def persona_list(request: Request) -> Response:
         })
 
 
+@extend_schema(methods=["GET"], operation_id="personas_me", summary="Your persona", tags=["personas"],
+               responses={200: PersonaOwnSchema, **_ERRORS})
+@extend_schema(methods=["PATCH"], operation_id="personas_me_update", summary="Change your persona (only the fields sent)",
+               tags=["personas"], request=PersonaUpdateSchema,
+               responses={200: PersonaOwnSchema, 409: OpenApiResponse(description="expected_version is stale."), **_ERRORS})
+@extend_schema(methods=["PUT"], operation_id="personas_me_put", summary="Change your persona (same as PATCH)",
+               tags=["personas"], request=PersonaUpdateSchema,
+               responses={200: PersonaOwnSchema, 409: OpenApiResponse(description="expected_version is stale."), **_ERRORS})
 @api_view(["GET", "PATCH", "PUT"])
 def persona_me(request: Request) -> Response:
     if request.method == "GET":
@@ -95,6 +157,8 @@ def persona_me(request: Request) -> Response:
         return Response(persona_as_dict(persona, owner=request.user, include_private_fields=True))
 
 
+@extend_schema(operation_id="personas_detail", summary="Someone's persona", tags=["personas"],
+               responses={200: PersonaPublicSchema, 404: OpenApiResponse(description="No such user."), **_ERRORS})
 @api_view(["GET"])
 def persona_detail(request: Request, user_id) -> Response:
     from memories.selectors import user_get
@@ -106,6 +170,11 @@ def persona_detail(request: Request, user_id) -> Response:
         return Response(persona_as_dict(persona, owner=owner, include_private_fields=is_owner))
 
 
+@extend_schema(operation_id="personas_ask", summary="Ask a persona (the query_user tool)", tags=["personas"],
+               request=AskSchema,
+               responses={200: AnswerSchema, 404: OpenApiResponse(description="No such user."),
+                          503: OpenApiResponse(description="The language model is down, slow, rate-limited or returned garbage (llm_* codes)."),
+                          **_ERRORS})
 @api_view(["POST"])
 def persona_ask(request: Request, user_id) -> Response:
     with _door(request, READ):

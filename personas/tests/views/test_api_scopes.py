@@ -38,3 +38,10 @@ def test_write_scope_alone_may_change_but_not_ask(client, extractive, alice, bea
     assert client.patch("/api/personas/me", {"bio": "x"}, content_type="application/json", **headers).status_code == 200
     response = client.post(f"/api/personas/{alice.id}/ask", {"prompt": "hi"}, content_type="application/json", **headers)
     assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
+
+
+def test_persona_endpoints_are_documented_in_openapi(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/personas/", "/api/personas/me", "/api/personas/{user_id}", "/api/personas/{user_id}/ask"} <= set(paths)
+    ask = paths["/api/personas/{user_id}/ask"]["post"]
+    assert "503" in ask["responses"] and ask["requestBody"]
