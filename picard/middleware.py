@@ -419,3 +419,23 @@ class RateLimitMiddleware:
             response["Retry-After"] = str(exc.retry_after)
             return response
         return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """A Content-Security-Policy that forbids framing (clickjacking, e.g. of the OAuth
+    consent page), plugins and ``<base>`` hijacking on every response that has none yet.
+
+    Deliberately no ``form-action``: browsers apply it to the redirect after the consent
+    form, which goes to the client's own redirect URI. A stricter script/style policy
+    belongs with the templates (``settings.PICARD_CONTENT_SECURITY_POLICY`` overrides).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        policy = getattr(settings, "PICARD_CONTENT_SECURITY_POLICY", "")
+        if policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        return response

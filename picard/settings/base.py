@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "picard.middleware.ErrorEnvelopeMiddleware",  # outermost: no escaped exception leaves as a 500 page
+    "picard.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -158,6 +159,10 @@ PICARD_RATE_LIMITS = {
     "mcp": {"path": r"^/mcp/?$", "methods": ["POST"],
             "rate": env.str("PICARD_RATE_MCP", default="1200/60"), "key": "token"},
 }
+# Sent on every response that sets none (picard.middleware.SecurityHeadersMiddleware).
+PICARD_CONTENT_SECURITY_POLICY = env.str(
+    "PICARD_CONTENT_SECURITY_POLICY", default="frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
 PICARD_LOGIN_PATHS = r"^/(login|accounts/login|admin/login)/?$"
 # Failed sign-ins: after this many per (username, IP) or per IP inside the window, further
 # attempts get 429 until the window ends; a successful sign-in clears the (username, IP) count.
