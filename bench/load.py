@@ -101,20 +101,25 @@ def setup_database(args) -> dict:
         name="bench", defaults={"client_type": "public", "authorization_grant_type": "authorization-code",
                                 "redirect_uris": "http://127.0.0.1:9/cb"},
     )
-    tokens = []
-    for _ in range(args.clients):
-        raw = secrets.token_urlsafe(32)
-        get_access_token_model().objects.create(
-            user=user, application=application, token=raw, scope="memories:read memories:write",
-            expires=datetime.now(timezone.utc) + timedelta(hours=2), resource=[settings.PICARD_MCP_RESOURCE],
-        )
-        tokens.append(raw)
+    def make_tokens(resource: list[str]) -> list[str]:
+        made = []
+        for _ in range(args.clients):
+            raw = secrets.token_urlsafe(32)
+            get_access_token_model().objects.create(
+                user=user, application=application, token=raw, scope="memories:read memories:write",
+                expires=datetime.now(timezone.utc) + timedelta(hours=2), resource=resource,
+            )
+            made.append(raw)
+        return made
+
+    tokens = make_tokens([])  # REST
+    mcp_tokens = make_tokens([settings.PICARD_MCP_RESOURCE])  # bound to /mcp (RFC 8707 audience)
     session = SessionStore()
     session["_auth_user_id"] = str(user.pk)
     session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
-    return {"tokens": tokens, "session": session.session_key, "session_cookie": settings.SESSION_COOKIE_NAME,
+    return {"tokens": tokens, "mcp_tokens": mcp_tokens, "session": session.session_key, "session_cookie": settings.SESSION_COOKIE_NAME,
             "memories": Memory.objects.count(), "embedding": get_provider().name}
 
 
@@ -261,7 +266,8 @@ def main() -> None:
             if args.only and args.only not in name:
                 continue
             print(f"{name}: {args.clients} clients × {args.duration:.0f} s …", flush=True)
-            result = asyncio.run(run_scenario(fn, ok, setup["tokens"], args.duration))
+            tokens = setup["mcp_tokens"] if "/mcp" in name else setup["tokens"]
+            result = asyncio.run(run_scenario(fn, ok, tokens, args.duration))
             print(f"  {result['rps']:.1f} req/s  p50 {result['p50']:.0f} ms  p95 {result['p95']:.0f} ms  "
                   f"p99 {result['p99']:.0f} ms  errors {result['errors']}/{result['requests']}", flush=True)
             rows.append((name, result))
