@@ -48,7 +48,12 @@ class RequestIdMiddleware:
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else new_request_id()
+        from picard import context
+
         token = request_id_var.set(request_id)
+        # Each request starts without a call context (the door sets one); nothing set
+        # earlier in this task's context may leak into it.
+        context_token = context._current.set(None)
         started = time.perf_counter()
         status = {"code": 500}
 
@@ -70,6 +75,7 @@ class RequestIdMiddleware:
                     extra={"http_method": scope.get("method", ""), "http_path": path, "http_status": status["code"],
                            "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
                 )
+            context._current.reset(context_token)
             request_id_var.reset(token)
 
 

@@ -32,8 +32,12 @@ def test_request_id_is_echoed_generated_and_visible_inside_the_request(caplog):
         await send({"type": "http.response.body", "body": b""})
 
     app = RequestIdMiddleware(inner)
-    with caplog.at_level(logging.INFO, logger="picard.request"):
-        sent = _call(app, headers=[(b"x-request-id", b"proxy-id-12345")])
+    leaked = context._current.set(context.CallContext(surface="mcp", request_id="leaked-from-elsewhere"))
+    try:
+        with caplog.at_level(logging.INFO, logger="picard.request"):
+            sent = _call(app, headers=[(b"x-request-id", b"proxy-id-12345")])
+    finally:
+        context._current.reset(leaked)
     assert dict(sent[0]["headers"])[b"x-request-id"] == b"proxy-id-12345"
     assert seen["ctx"] == "proxy-id-12345"
     line = caplog.records[-1]
