@@ -199,7 +199,9 @@ def run(args, k1: str, k2: str) -> list[tuple[str, str]]:
     before = [h.memory.id for h in selectors.memory_search(actor=searcher, query="harbour ferry", limit=10, mode="semantic")]
     proc = spawn("reembed", f"{k2},{k1}", args.pause)
     # While the child works: searches keep answering from the old vectors; writes get both.
-    time.sleep(1.0)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (reembed.embedding_state() and reembed.embedding_state().target_model):
+        time.sleep(0.1)  # wait for the child to record the switch
     searches_ok = 0
     for _ in range(20):
         hits = [h.memory.id for h in selectors.memory_search(actor=searcher, query="harbour ferry", limit=10, mode="semantic")]
