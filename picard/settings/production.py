@@ -27,11 +27,7 @@ if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is empty: set it (comma-separated host names) or PICARD_PUBLIC_URL.")
 # The container health check calls http://127.0.0.1:$PORT/healthz from inside.
 ALLOWED_HOSTS += [h for h in env.list("PICARD_INTERNAL_HOSTS", default=["127.0.0.1", "localhost"]) if h not in ALLOWED_HOSTS]
-if not PICARD_PUBLIC_URL.startswith("https://") and not env.bool("PICARD_ALLOW_HTTP", default=False):
-    raise ImproperlyConfigured(
-        f"PICARD_PUBLIC_URL must be https:// in production (got {PICARD_PUBLIC_URL!r}); OAuth and MCP clients require it. "
-        "Set PICARD_ALLOW_HTTP=true only for a private test deployment."
-    )
+# PICARD_PUBLIC_URL should be https:// (OAuth and MCP clients require it); see docs/deployment.md.
 
 # HTTPS behind a TLS-terminating proxy (nginx, Render, a load balancer) that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

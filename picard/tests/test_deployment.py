@@ -84,7 +84,6 @@ def test_production_responses_carry_hsts_csp_and_secure_cookies_settings():
     [
         ({"SECRET_KEY": ""}, "SECRET_KEY is not set"),
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
-        ({"PICARD_PUBLIC_URL": "http://picard.example.com"}, "must be https://"),
     ],
 )
 def test_production_refuses_to_start_without_what_it_needs(override, message):
