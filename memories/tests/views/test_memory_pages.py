@@ -236,3 +236,14 @@ def test_activity_pages_through_older_entries(client, alice):
     cursor = re.search(r'href="\?cursor=([^"]+)" rel="next"', first).group(1)
     second = client.get(f"/activity?cursor={cursor}").content.decode()
     assert second.count('class="icon"') == 10 and "← Latest" in second
+
+
+def test_search_box_can_search_by_exact_words_only(client, alice):
+    services.memory_create(actor=alice, text="The locksmith is called Wojciechowski")
+    services.memory_create(actor=alice, text="Buy oat milk and coffee beans")
+    client.force_login(alice)
+    html = client.get("/memories/?q=Wojciechowski&mode=keyword").content.decode()
+    assert "Wojciechowski" in html and "oat milk" not in html
+    html = client.get("/memories/?q=Wojciechowski&mode=semantic").content.decode()
+    assert "Wojciechowski" in html and "oat milk" in html  # by meaning, everything is somewhat similar
+    assert client.get("/memories/?q=x&mode=fuzzy").status_code == 400
