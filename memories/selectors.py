@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -226,9 +227,16 @@ def memory_list_own(*, actor, limit: int | None = None, cursor: str | None = Non
 Scored = list[tuple[uuid.UUID, float]]
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
 
-# BM25 parameters (Robertson/Spärck Jones defaults; checked on LoCoMo dev, docs/search.md).
+# BM25 parameters: k1 as usual; a low length normalisation b suits short memories
+# (chosen on the LoCoMo development half, docs/search.md).
 BM25_K1 = 1.2
-BM25_B = 0.75
+BM25_B = 0.4
+
+# Temporal query expansion: a question asking *when* looks for memories that say when.
+# Such a query also matches (at a low weight) words that date an event in English.
+_TEMPORAL_QUESTION = re.compile(r"^\W*(when|how long|what (date|time|year|month|day))\b", re.IGNORECASE)
+TEMPORAL_TERMS = ("yesterday", "today", "tonight", "tomorrow", "ago", "last", "next", "week", "weekend", "month", "year", "recently")
+TEMPORAL_WEIGHT = 0.2
 
 
 def _top(scored: Scored, limit: int) -> Scored:
@@ -312,7 +320,7 @@ docs AS (
     WHERE d.key_id = %s AND d.memory_id IN (SELECT id FROM cand)
 ),
 stats AS (SELECT count(*)::float8 AS n, coalesce(avg(length), 0)::float8 AS avgdl FROM docs),
-q AS (SELECT * FROM unnest(%s::bigint[], %s::int[]) AS q(term_hash, qtf)),
+q AS (SELECT * FROM unnest(%s::bigint[], %s::float8[]) AS q(term_hash, qtf)),
 post AS (
     SELECT p.memory_id, p.term_hash, p.tf, docs.length
     FROM memories_keywordposting p JOIN docs ON docs.memory_id = p.memory_id
@@ -329,7 +337,21 @@ LIMIT %s
 """
 
 
-def _keyword_part(qs: QuerySet, *, query_terms: dict[int, int], key_id: str, limit: int, owner_id=None) -> Scored:
+def keyword_query_terms(query: str) -> dict[int, float]:
+    """The query's term hashes with their weights (term frequency), plus the temporal
+    expansion for a *when* question."""
+    from memories import keywords
+
+    counts, _ = keywords.hashed_terms(query)
+    weights = {term: float(tf) for term, tf in counts.items()}
+    if weights and _TEMPORAL_QUESTION.match(query):
+        for word in TEMPORAL_TERMS:
+            for term in keywords.hashed_terms(word)[0]:
+                weights.setdefault(term, TEMPORAL_WEIGHT)
+    return weights
+
+
+def _keyword_part(qs: QuerySet, *, query_terms: dict[int, float], key_id: str, limit: int, owner_id=None) -> Scored:
     """BM25 over one part of the visibility rule. Collection statistics (number of
     documents, average length, document frequencies) come from that part's own visible
     memories only, so a score never depends on memories the actor cannot see."""
@@ -348,7 +370,7 @@ def _keyword_part(qs: QuerySet, *, query_terms: dict[int, int], key_id: str, lim
 def _keyword_ids(parts: dict[str, QuerySet], *, actor, query: str, limit: int, filters: MemoryFilters) -> Scored:
     from memories import keywords
 
-    query_terms, _ = keywords.hashed_terms(query)
+    query_terms = keyword_query_terms(query)
     if not query_terms:
         return []
     key_id = keywords.key_id()

@@ -238,3 +238,14 @@ def test_keyword_finds_an_exact_rare_word_that_semantic_search_misses(alice, rea
     assert target.id not in _ids(semantic)
     assert _ids(keyword) == [target.id]
     assert _ids(hybrid)[0] == target.id
+
+
+def test_when_questions_prefer_memories_that_say_when(alice):
+    dated = services.memory_create(actor=alice, text="I saw the dentist last week")
+    undated = services.memory_create(actor=alice, text="The dentist has a nice waiting room")
+    when = selectors.memory_search(actor=alice, query="When did I see the dentist?", mode="keyword")
+    assert _ids(when) == [dated.id, undated.id]
+    assert when[0].score > when[1].score
+    who = selectors.memory_search(actor=alice, query="Who is the dentist?", mode="keyword")
+    assert {h.memory.id for h in who} == {dated.id, undated.id}
+    assert who[0].score == who[1].score  # no expansion: both match "dentist" once, same length
