@@ -322,8 +322,20 @@ def connected_app_list(*, user) -> list[dict]:
             entry["connected_at"] = token.created
         if token.updated > entry["last_used_at"]:
             entry["last_used_at"] = token.updated
+    # "Last used" = the newest activity the app recorded for this user (every tool call
+    # through /api/tools or /mcp writes one), else the newest token it was issued.
+    from django.db.models import Max
+
+    from memories.models import Activity
+
+    used = dict(
+        Activity.objects.filter(actor=user, client_id__in=[e["client_id"] for e in apps.values()])
+        .values_list("client_id").annotate(last=Max("created_at"))
+    )
     for entry in apps.values():
         entry["scopes"] = sorted(entry["scopes"])
+        if used.get(entry["client_id"]) and used[entry["client_id"]] > entry["last_used_at"]:
+            entry["last_used_at"] = used[entry["client_id"]]
     return sorted(apps.values(), key=lambda e: e["connected_at"], reverse=True)
 
 

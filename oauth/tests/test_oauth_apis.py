@@ -227,11 +227,24 @@ def test_person_lists_and_revokes_connected_apps(live_server, alice, bob, token_
     assert missing.status_code == 404
 
 
+def test_connected_app_last_used_follows_its_tool_calls(live_server, alice, token_for, oauth_app):
+    from datetime import datetime
+
+    token = token_for(alice)["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    before = httpx.get(f"{live_server.url}/api/connected-apps", headers=headers).json()["data"]["apps"][0]
+    assert call_tool(live_server.url, token, "submit_memory", {"text": "used by the app"}).status_code == 200
+    after = httpx.get(f"{live_server.url}/api/connected-apps", headers=headers).json()["data"]["apps"][0]
+    parse = lambda v: datetime.fromisoformat(v.replace("Z", "+00:00"))  # noqa: E731
+    assert parse(after["last_used_at"]) > parse(before["last_used_at"])
+
+
 def test_connected_apps_page_shows_and_revokes(live_server, alice, token_for, browser_for, oauth_app):
     token = token_for(alice)["access_token"]
     browser = browser_for(alice)
     page = browser.client.get("/connected-apps")
     assert page.status_code == 200 and "Test Client" in page.text and "127.0.0.1" in page.text
+    assert "Last used" in page.text
     csrf = browser.client.cookies.get("csrftoken")
     response = browser.client.post(f"/connected-apps/{oauth_app.client_id}/revoke", data={"csrfmiddlewaretoken": csrf})
     assert response.status_code == 302
