@@ -32,6 +32,7 @@ from starlette.datastructures import Headers
 
 from mcp_bridge import auth
 from mcp_bridge import tools as registry
+from picard.middleware import send_json
 
 logger = logging.getLogger(__name__)
 
@@ -46,21 +47,6 @@ _RESOURCE_READS = {"resources/read"}
 
 
 # --- small ASGI helpers ------------------------------------------------------------------------
-
-
-async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            (b"cache-control", b"no-store"),
-            *(headers or []),
-        ],
-    })
-    await send({"type": "http.response.body", "body": payload})
 
 
 def _jsonrpc_error(message: str, code: int = -32600) -> dict:
@@ -137,7 +123,7 @@ async def _unauthorized(send, *, token_given: bool, cors) -> None:
     else:
         header = www_authenticate()
         body = {"error": "invalid_token", "error_description": "Authentication required: send an OAuth access token for " + settings.PICARD_MCP_RESOURCE + "."}
-    await _send_json(send, 401, body, [(b"www-authenticate", header.encode()), *cors])
+    await send_json(send, 401, body, [(b"www-authenticate", header.encode()), *cors])
 
 
 async def _insufficient_scope(send, *, needed: set[str], token: auth.VerifiedToken, what: str, cors) -> None:
@@ -145,7 +131,7 @@ async def _insufficient_scope(send, *, needed: set[str], token: auth.VerifiedTok
     description = f"{what} needs the scope {' '.join(sorted(needed))}."
     header = www_authenticate(error="insufficient_scope", description=description, scope=scope)
     body = {"error": "insufficient_scope", "error_description": description, "required_scopes": sorted(needed)}
-    await _send_json(send, 403, body, [(b"www-authenticate", header.encode()), *cors])
+    await send_json(send, 403, body, [(b"www-authenticate", header.encode()), *cors])
 
 
 def _needed_scopes(message: Any) -> tuple[set[str], str] | None:
@@ -180,9 +166,9 @@ class ProtectedResourceMetadataApp:
             await send({"type": "http.response.body", "body": b""})
             return
         if scope["method"] not in ("GET", "HEAD"):
-            await _send_json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET, OPTIONS"), *cors])
+            await send_json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET, OPTIONS"), *cors])
             return
-        await _send_json(send, 200, auth.protected_resource_metadata(), [*cors, (b"cache-control", b"public, max-age=3600")])
+        await send_json(send, 200, auth.protected_resource_metadata(), [*cors, (b"cache-control", b"public, max-age=3600")])
 
 
 class McpHttpApp:
@@ -219,10 +205,10 @@ class McpHttpApp:
             await self._preflight(send, origin)
             return
         if not _host_allowed(headers):
-            await _send_json(send, 421, _jsonrpc_error("Invalid Host header: add this host to ALLOWED_HOSTS."))
+            await send_json(send, 421, _jsonrpc_error("Invalid Host header: add this host to ALLOWED_HOSTS."))
             return
         if origin and not origin_allowed(origin):
-            await _send_json(send, 403, _jsonrpc_error("Origin not allowed: add it to PICARD_MCP_ALLOWED_ORIGINS."))
+            await send_json(send, 403, _jsonrpc_error("Origin not allowed: add it to PICARD_MCP_ALLOWED_ORIGINS."))
             return
         cors = _cors_headers(origin)
 
@@ -238,7 +224,7 @@ class McpHttpApp:
         if method == "POST":
             body, complete = await _read_body(receive, self.max_body)
             if body is None:
-                await _send_json(send, 413, _jsonrpc_error("Request body too large."), cors)
+                await send_json(send, 413, _jsonrpc_error("Request body too large."), cors)
                 return
             try:
                 parsed = json.loads(body) if body else None
@@ -262,7 +248,7 @@ class McpHttpApp:
 
     async def _preflight(self, send, origin: str | None) -> None:
         if not origin or not origin_allowed(origin):
-            await _send_json(send, 403, _jsonrpc_error("Origin not allowed: add it to PICARD_MCP_ALLOWED_ORIGINS."))
+            await send_json(send, 403, _jsonrpc_error("Origin not allowed: add it to PICARD_MCP_ALLOWED_ORIGINS."))
             return
         await send({"type": "http.response.start", "status": 204, "headers": [
             (b"access-control-allow-origin", origin.encode()),

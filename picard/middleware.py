@@ -101,7 +101,8 @@ def _header(scope, name: bytes) -> str:
     return ""
 
 
-async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer an ASGI request with a small JSON body (used before any app code runs)."""
     payload = json.dumps(body).encode()
     await send({
         "type": "http.response.start",
@@ -110,7 +111,7 @@ async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, b
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),
             (b"cache-control", b"no-store"),
-            *headers,
+            *(headers or []),
         ],
     })
     await send({"type": "http.response.body", "body": payload})
@@ -200,7 +201,7 @@ def asgi_edge(app: Callable) -> Callable:
         raw_path = scope.get("raw_path") or path.encode("utf-8", "surrogateescape")
         query = scope.get("query_string", b"")
         if "\x00" in path or b"%00" in raw_path.lower() or b"%00" in query or b"\x00" in query:
-            return await _send_json(send, 400, error_body("invalid_characters", "The URL contains NUL characters."))
+            return await send_json(send, 400, error_body("invalid_characters", "The URL contains NUL characters."))
 
         content_type = _header(scope, b"content-type")
         media = _media_type(content_type)
@@ -210,9 +211,9 @@ def asgi_edge(app: Callable) -> Callable:
             try:
                 declared = int(length_header)
             except ValueError:
-                return await _send_json(send, 400, error_body("bad_request", "Content-Length is not a number."))
+                return await send_json(send, 400, error_body("bad_request", "Content-Length is not a number."))
             if declared > limit:
-                return await _send_json(send, 413, error_body("payload_too_large", _too_large_message(limit), {"limit": limit}))
+                return await send_json(send, 413, error_body("payload_too_large", _too_large_message(limit), {"limit": limit}))
         else:
             declared = None
 
@@ -221,7 +222,7 @@ def asgi_edge(app: Callable) -> Callable:
         if method in ("POST", "PUT", "PATCH") and has_body and path.startswith("/api/") and media and not (
             _is_json(media) or media in ("application/x-www-form-urlencoded", "multipart/form-data")
         ):
-            return await _send_json(
+            return await send_json(
                 send, 415,
                 error_body("unsupported_media_type", f"Content type {media!r} is not supported here; send application/json."),
             )
@@ -235,7 +236,7 @@ def asgi_edge(app: Callable) -> Callable:
                 await _mcp_rate_check(path=path, ip=(scope.get("client") or ("unknown",))[0],
                                       authorization=_header(scope, b"authorization"))
             except RateLimited as exc:
-                await _send_json(send, 429, error_body(exc.code, exc.message, exc.details),
+                await send_json(send, 429, error_body(exc.code, exc.message, exc.details),
                                  [(b"retry-after", str(exc.retry_after).encode())])
                 return True
             except Exception as exc:  # noqa: BLE001 - a database failure here is a 503, never a 500
@@ -243,7 +244,7 @@ def asgi_edge(app: Callable) -> Callable:
                 if known is None:
                     raise
                 status, code, message, details = known
-                await _send_json(send, status, error_body(code, message, details),
+                await send_json(send, status, error_body(code, message, details),
                                  [(b"retry-after", str(DB_RETRY_AFTER_SECONDS).encode())])
                 return True
             return False
@@ -258,7 +259,7 @@ def asgi_edge(app: Callable) -> Callable:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
-                    return await _send_json(send, 413, error_body("payload_too_large", _too_large_message(limit), {"limit": limit}))
+                    return await send_json(send, 413, error_body("payload_too_large", _too_large_message(limit), {"limit": limit}))
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
@@ -267,7 +268,7 @@ def asgi_edge(app: Callable) -> Callable:
                 try:
                     (_check_json_body if _is_json(media) else _check_form_body)(body)
                 except _Refused as refused:
-                    return await _send_json(send, refused.status, error_body(refused.code, refused.message))
+                    return await send_json(send, refused.status, error_body(refused.code, refused.message))
             replayed = False
 
             async def replay():
@@ -293,7 +294,7 @@ def asgi_edge(app: Callable) -> Callable:
                 seen += len(message.get("body", b""))
                 if seen > limit and not responded:
                     responded = True
-                    await _send_json(send, 413, error_body("payload_too_large", _too_large_message(limit), {"limit": limit}))
+                    await send_json(send, 413, error_body("payload_too_large", _too_large_message(limit), {"limit": limit}))
                     return {"type": "http.disconnect"}
             return message
 
