@@ -32,7 +32,7 @@ from starlette.datastructures import Headers
 
 from mcp_bridge import auth
 from mcp_bridge import tools as registry
-from picard.middleware import send_json
+from picard.middleware import replay_body, send_json
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class McpHttpApp:
                 if needed and not needed[0] <= token.scopes:
                     await _insufficient_scope(send, needed=needed[0], token=token, what=needed[1], cors=cors)
                     return
-            receive = _replay(body, receive)
+            receive = replay_body(body, receive)
 
         scope = {**scope, "user": AuthenticatedUser(token.as_sdk_token(raw))}
         marker = auth.set_current_token(token)
@@ -280,16 +280,3 @@ async def _drain(receive) -> None:
             message = await receive()
             if message["type"] != "http.request" or not message.get("more_body", False):
                 return
-
-
-def _replay(body: bytes, receive):
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

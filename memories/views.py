@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
 from django.db.models import Q
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -459,16 +459,24 @@ def import_view(request):
                   status=400 if form.errors else 200)
 
 
-@login_required
-@require_GET
-@web_view
-def import_job_view(request, job_id):
+def _import_job_running(request, job_id):
+    """The actor's import job, with a worker (re)started if it has none (e.g. after a restart)."""
     from memories import importexport
 
     job = importexport.import_job_get(actor=request.user, job_id=job_id)
     if importexport.import_job_needs_worker(job):
         importexport.import_job_start_background(job.id)
         job.refresh_from_db()
+    return job
+
+
+@login_required
+@require_GET
+@web_view
+def import_job_view(request, job_id):
+    from memories import importexport
+
+    job = _import_job_running(request, job_id)
     preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else []
     preview_errors = sum(1 for p in preview if p.error)
     return render(request, "memories/import_job.html", {
@@ -480,12 +488,7 @@ def import_job_view(request, job_id):
 @require_GET
 @web_view
 def import_job_status_view(request, job_id):
-    from memories import importexport
-
-    job = importexport.import_job_get(actor=request.user, job_id=job_id)
-    if importexport.import_job_needs_worker(job):
-        importexport.import_job_start_background(job.id)
-        job.refresh_from_db()
+    job = _import_job_running(request, job_id)
     return JsonResponse({
         "id": str(job.id), "status": job.status, "position": job.position, "total": job.total,
         "created": job.created_count, "skipped": job.skipped_count, "failed": job.failed_count, "errors": job.errors[:50],

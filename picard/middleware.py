@@ -22,7 +22,7 @@ import re
 import sys
 import uuid
 from collections.abc import Callable
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -115,6 +115,21 @@ async def send_json(send, status: int, body: dict, headers: list[tuple[bytes, by
         ],
     })
     await send({"type": "http.response.body", "body": payload})
+
+
+def replay_body(body: bytes, receive):
+    """An ASGI ``receive`` that hands the already-read ``body`` to the app once, then
+    defers to the real ``receive`` (for disconnects)."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class _Refused(Exception):
@@ -269,14 +284,7 @@ def asgi_edge(app: Callable) -> Callable:
                     (_check_json_body if _is_json(media) else _check_form_body)(body)
                 except _Refused as refused:
                     return await send_json(send, refused.status, error_body(refused.code, refused.message))
-            replayed = False
-
-            async def replay():
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
+            replay = replay_body(body, receive)
 
             if await mcp_limited():
                 return
