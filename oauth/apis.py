@@ -117,9 +117,9 @@ class AdminClientStateApi(APIView):
     def post(self, request: Request, client_id: str) -> Response:
         require_admin(request)
         if self.action == "disable":
-            revoked = services.client_disable(client_id=client_id)
+            revoked = services.client_disable(client_id=client_id, actor=request.user)
             return _success({"client_id": client_id, "disabled": True, "tokens_revoked": revoked})
-        services.client_enable(client_id=client_id)
+        services.client_enable(client_id=client_id, actor=request.user)
         return _success({"client_id": client_id, "disabled": False})
 
 

@@ -29,6 +29,7 @@ from oauth2_provider.models import (
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import generate_token
 
+from memories.activity import activity_record
 from oauth.models import ClientPolicy
 from picard.exceptions import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationError
 
@@ -112,6 +113,9 @@ def client_register(
             application=application, allow_user_token_flow=allow_user_token_flow,
             allowed_scopes=" ".join(dict.fromkeys(allowed_scopes)),
         )
+        activity_record(actor=owner, action="oauth.client.register", details={
+            "client_id": application.client_id, "client_type": client_type, "user_token_flow": allow_user_token_flow,
+        })
     return RegisteredClient(application=application, client_secret=raw_secret or None)
 
 
@@ -135,28 +139,32 @@ def _revoke_tokens(**filters) -> int:
     return refreshed + per_model.get(AccessToken._meta.label, 0)
 
 
-def client_disable(*, client_id: str) -> int:
+def client_disable(*, client_id: str, actor=None) -> int:
     """Disable a client: it can no longer obtain tokens, and every token it holds is
-    revoked. Returns the number of tokens revoked."""
+    revoked. Returns the number of tokens revoked. ``actor`` is the administrator, for
+    the activity log (None from a management command)."""
     with transaction.atomic():
         application = _application_by_client_id(client_id)
         policy, _ = ClientPolicy.objects.select_for_update().get_or_create(application=application)
         policy.disabled = True
         policy.disabled_at = timezone.now()
         policy.save(update_fields=["disabled", "disabled_at", "updated_at"])
-        return _revoke_tokens(application=application)
+        revoked = _revoke_tokens(application=application)
+        activity_record(actor=actor, action="oauth.client.disable", details={"client_id": application.client_id, "tokens_revoked": revoked})
+        return revoked
 
 
-def client_enable(*, client_id: str) -> None:
+def client_enable(*, client_id: str, actor=None) -> None:
     with transaction.atomic():
         application = _application_by_client_id(client_id)
         policy, _ = ClientPolicy.objects.select_for_update().get_or_create(application=application)
         policy.disabled = False
         policy.disabled_at = None
         policy.save(update_fields=["disabled", "disabled_at", "updated_at"])
+        activity_record(actor=actor, action="oauth.client.enable", details={"client_id": application.client_id})
 
 
-def client_set_user_token_flow(*, client_id: str, allowed: bool) -> None:
+def client_set_user_token_flow(*, client_id: str, allowed: bool, actor=None) -> None:
     with transaction.atomic():
         application = _application_by_client_id(client_id)
         if allowed and application.client_type != "confidential":
@@ -164,6 +172,7 @@ def client_set_user_token_flow(*, client_id: str, allowed: bool) -> None:
         policy, _ = ClientPolicy.objects.select_for_update().get_or_create(application=application)
         policy.allow_user_token_flow = allowed
         policy.save(update_fields=["allow_user_token_flow", "updated_at"])
+        activity_record(actor=actor, action="oauth.client.user_token_flow", details={"client_id": application.client_id, "allowed": allowed})
 
 
 # --- user-context token flow ------------------------------------------------------------
@@ -292,6 +301,9 @@ def user_token_issue(
     with transaction.atomic():
         user, created = _find_or_create_user(username=username, email=email, create_if_missing=create_if_missing)
         tokens = _issue_tokens(application=application, user=user, scopes=scopes)
+        activity_record(actor=user, action="oauth.user_token.issue", details={
+            "client_id": application.client_id, "scope": tokens["scope"], "user_created": created,
+        })
     return {**tokens, "user": {"id": str(user.id), "username": user.username, "email": user.email, "created": created}}
 
 
@@ -355,6 +367,8 @@ def connected_app_revoke(*, user, client_id: str) -> int:
         if application is None:
             raise NotFound("No connected app with this client id.")
         revoked = _revoke_tokens(application=application, user=user)
+        if revoked:
+            activity_record(actor=user, action="oauth.app.revoke", details={"client_id": application.client_id, "tokens_revoked": revoked})
     if not revoked:
         raise NotFound("No connected app with this client id.")
     return revoked

@@ -90,10 +90,10 @@ def client_state_view(request, client_id: str, action: str):
 
     try:
         if action == "disable":
-            revoked = services.client_disable(client_id=client_id)
+            revoked = services.client_disable(client_id=client_id, actor=request.user)
             messages.success(request, f"Client disabled; {revoked} token{'s' if revoked != 1 else ''} revoked.")
         else:
-            services.client_enable(client_id=client_id)
+            services.client_enable(client_id=client_id, actor=request.user)
             messages.success(request, "Client enabled.")
     except DomainError as exc:
         messages.error(request, exc.message)

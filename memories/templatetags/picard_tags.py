@@ -37,6 +37,12 @@ ACTION_LABELS = {
     "memory.import": ("Imported", "⇣"),
     "memory.export": ("Exported", "⇡"),
     "persona.query": ("Asked a persona", "✉"),
+    "oauth.client.register": ("Registered an OAuth client", "⚿"),
+    "oauth.client.disable": ("Disabled an OAuth client", "⊘"),
+    "oauth.client.enable": ("Re-enabled an OAuth client", "⚿"),
+    "oauth.client.user_token_flow": ("Changed an OAuth client's user-token flow", "⚿"),
+    "oauth.user_token.issue": ("An app obtained a token for you", "⚿"),
+    "oauth.app.revoke": ("Disconnected an app", "⊘"),
 }
 
 
