@@ -38,6 +38,7 @@ from personas.llm import (
 from personas.llm.extractive import extractive_answer
 from personas.llm.prompt import ContextMemory, build_messages, fit_to_budget, max_tokens_for
 from personas.models import AnswerLength, Persona
+from picard import ratelimit
 from picard.exceptions import Conflict, DomainError, PayloadTooLarge, PermissionDenied, ValidationError
 
 MAX_PROMPT_CHARS = 4000
@@ -251,6 +252,19 @@ def _request(prep: Prepared) -> ChatRequest:
     return ChatRequest(model=prep.model or "", messages=prep.messages, temperature=prep.persona.temperature, max_tokens=prep.max_tokens)
 
 
+def _charge_model_call(prep: Prepared) -> None:
+    """Someone else's questions cost the owner's model budget: count each model call per
+    asker (``PICARD_LLM["rate"]``, "N/SECONDS", shared by every worker) and refuse past it
+    with 429 + Retry-After. The owner asking their own persona, cached answers and the
+    extractive mode (no model) are not counted."""
+    if prep.mode != "llm" or prep.asker.pk == prep.owner.pk:
+        return
+    rate = llm_settings().get("rate") or ""
+    if rate:
+        limit, window = ratelimit.parse_rate(rate)
+        ratelimit.hit(f"persona-llm:u:{prep.asker.pk}", limit=limit, window=window)
+
+
 def persona_answer(*, actor, user_id, prompt, limit: int | None = None) -> dict:
     """``query_user``: the persona's answer to ``prompt`` and the memories it drew on.
 
@@ -269,6 +283,7 @@ def persona_answer(*, actor, user_id, prompt, limit: int | None = None) -> dict:
     if prep.mode == "extractive":
         answer = _answer_extractive(prep)
     else:
+        _charge_model_call(prep)
         try:
             result = get_chat_provider().complete(_request(prep))
         except LLMUnavailable as exc:
@@ -286,12 +301,14 @@ def persona_answer_stream(*, actor, user_id, prompt, limit: int | None = None) -
     or ``("error", {code, message})``. Validation errors are raised before the first event
     (so a door can answer them with a plain 4xx)."""
     prep = _prepare(actor=actor, user_id=user_id, prompt=prompt, limit=limit)
-    return _stream(prep)
+    cached = _cache().get(prep.cache_key)
+    if cached is None:
+        _charge_model_call(prep)  # before the first event, so a door can answer 429 plainly
+    return _stream(prep, cached)
 
 
-def _stream(prep: Prepared) -> Iterator[tuple[str, dict]]:
+def _stream(prep: Prepared, cached: dict | None) -> Iterator[tuple[str, dict]]:
     cache = _cache()
-    cached = cache.get(prep.cache_key)
     if cached is not None:
         yield "meta", {"memories": cached["memories"], "mode": cached["mode"], "model": cached["model"], "cached": True}
         yield "delta", {"text": cached["response"]}

@@ -245,6 +245,9 @@ PICARD_LLM = {
     "cache_alias": env.str("PICARD_LLM_CACHE_ALIAS", default="default"),
     # Extractive mode quotes memories whose similarity is at least this.
     "extractive_min_score": env.float("PICARD_LLM_EXTRACTIVE_MIN_SCORE", default=0.2),
+    # Model calls one person may cause by asking OTHER people's personas, "N/SECONDS" (429 past
+    # it; cached answers, extractive answers and owners asking their own persona are free).
+    "rate": env.str("PICARD_LLM_RATE", default="60/3600"),
 }
 
 # --- REST framework ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from memories.models import Activity, Memory
 from memories.services import memory_create, memory_update
 from personas.llm import LLMUnavailable
 from personas.services import persona_answer, persona_answer_stream, persona_update
-from picard.exceptions import NotFound, PayloadTooLarge, PermissionDenied, ValidationError
+from picard.exceptions import NotFound, PayloadTooLarge, PermissionDenied, RateLimited, ValidationError
 
 
 def _memories_in_prompt(request: dict) -> list[dict]:
@@ -271,3 +271,29 @@ def test_the_owners_answer_is_never_served_to_someone_else(extractive, alice, bo
     assert "4321" in own["response"]
     other = persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking secret bank PIN")
     assert other["cached"] is False and "4321" not in other["response"]
+
+
+def test_model_calls_for_other_askers_are_limited_per_asker(llm, settings, alice, bob, make_user, alice_memories):
+    settings.PICARD_LLM = {**settings.PICARD_LLM, "rate": "2/3600"}
+    persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking?")
+    persona_answer(actor=bob, user_id=str(alice.id), prompt="food?")
+    with pytest.raises(RateLimited) as refused:
+        persona_answer(actor=bob, user_id=str(alice.id), prompt="summer?")
+    assert refused.value.http_status == 429 and 0 < refused.value.retry_after <= 3600
+    with pytest.raises(RateLimited):  # the streaming door is refused before its first event
+        persona_answer_stream(actor=bob, user_id=str(alice.id), prompt="summer?")
+    assert len(llm.chat_requests) == 2
+    # a cached answer costs no model call and is still served
+    assert persona_answer(actor=bob, user_id=str(alice.id), prompt="hiking?")["cached"] is True
+    # another asker has their own budget; the owner asking their own persona is not counted
+    carol = make_user("carol")
+    assert persona_answer(actor=carol, user_id=str(alice.id), prompt="summer?")["cached"] is False
+    for n in range(3):
+        persona_answer(actor=alice, user_id=str(alice.id), prompt=f"my plans {n}?")
+    assert len(llm.chat_requests) == 6
+
+
+def test_extractive_answers_are_not_limited(extractive, settings, alice, bob, alice_memories):
+    settings.PICARD_LLM = {**settings.PICARD_LLM, "rate": "1/3600"}
+    for n in range(3):
+        assert persona_answer(actor=bob, user_id=str(alice.id), prompt=f"hiking {n}?")["mode"] == "extractive"

@@ -45,3 +45,16 @@ def test_persona_endpoints_are_documented_in_openapi(client):
     assert {"/api/personas/", "/api/personas/me", "/api/personas/{user_id}", "/api/personas/{user_id}/ask"} <= set(paths)
     ask = paths["/api/personas/{user_id}/ask"]["post"]
     assert "503" in ask["responses"] and ask["requestBody"]
+
+
+def test_asking_past_the_model_call_limit_is_a_clear_429(client, llm, settings, alice, bob, bearer):
+    settings.PICARD_LLM = {**settings.PICARD_LLM, "rate": "1/3600"}
+    from memories.services import memory_create
+
+    memory_create(actor=bob, text="Bob plays the cello.", permission="public")
+    headers = bearer("memories:read")  # alice asks bob's persona
+    url = f"/api/personas/{bob.id}/ask"
+    assert client.post(url, {"prompt": "cello?"}, content_type="application/json", **headers).status_code == 200
+    refused = client.post(url, {"prompt": "music?"}, content_type="application/json", **headers)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited" and int(refused["Retry-After"]) > 0
