@@ -403,6 +403,39 @@ def fuse_rankings(rankings: dict[str, Scored], *, limit: int, weights: dict[str,
     return [(memory_id, totals[memory_id] / best, sources[memory_id]) for memory_id in ordered]
 
 
+def fuse_scores(rankings: dict[str, Scored], *, limit: int, weights: dict[str, float]) -> list[tuple[uuid.UUID, float, dict]]:
+    """Weighted sum of min-max normalised scores: within each channel's own candidate list
+    its best score counts 1 and its last candidate's 0, so a cosine and a BM25 score can be
+    added; a memory a channel did not return gets 0 from it. Scaled so that first in every
+    channel scores 1.0. Unlike rank fusion it keeps *how much* better a candidate is."""
+    totals: dict[uuid.UUID, float] = {}
+    sources: dict[uuid.UUID, dict] = {}
+    for channel, ranked in rankings.items():
+        if not ranked:
+            continue
+        weight = weights.get(channel, 1.0)
+        high = max(score for _, score in ranked)
+        low = min(score for _, score in ranked)
+        for memory_id, score in ranked:
+            share = (score - low) / (high - low) if high > low else 1.0
+            totals[memory_id] = totals.get(memory_id, 0.0) + weight * share
+            sources.setdefault(memory_id, {})[channel] = round(score, 6)
+    best = sum(weights.get(channel, 1.0) for channel in rankings) or 1.0
+    ordered = sorted(totals, key=lambda memory_id: (-totals[memory_id], str(memory_id)))[:limit]
+    return [(memory_id, totals[memory_id] / best, sources[memory_id]) for memory_id in ordered]
+
+
+FUSIONS = ("rrf", "weighted")
+
+
+def fuse(rankings: dict[str, Scored], *, limit: int, config: dict) -> list[tuple[uuid.UUID, float, dict]]:
+    """The hybrid fusion chosen by ``PICARD_SEARCH_FUSION`` (``config`` = PICARD_SEARCH_HYBRID)."""
+    weights = {"semantic": float(config["semantic_weight"]), "keyword": float(config["keyword_weight"])}
+    if config.get("fusion", "rrf") == "weighted":
+        return fuse_scores(rankings, limit=limit, weights=weights)
+    return fuse_rankings(rankings, limit=limit, k=int(config["k"]), weights=weights)
+
+
 def clean_search_mode(value) -> str:
     if value is None:
         value = settings.PICARD_SEARCH_DEFAULT_MODE
@@ -453,8 +486,7 @@ def memory_search(
             rankings["semantic"] = _semantic_ids(
                 parts, query_vector=vector, model_name=provider.name, dimensions=provider.dimensions, limit=depth, filters=filters,
             )
-        weights = {"semantic": float(config["semantic_weight"]), "keyword": float(config["keyword_weight"])}
-        fused = fuse_rankings(rankings, limit=limit, k=int(config["k"]), weights=weights)
+        fused = fuse(rankings, limit=limit, config=config)
         hits = _hydrate([(memory_id, score) for memory_id, score, _ in fused], channel=None)
         for hit, (_, _, sources) in zip(hits, fused):
             hit.sources = sources

@@ -63,3 +63,17 @@ def test_bench_writes_only_its_own_section(tmp_path):
     text = path.read_text()
     assert "other" in text and "second" in text and "first" not in text
     assert text.count("<!-- BEGIN locomo -->") == 1
+
+
+def test_report_headlines_the_default_setup_and_labels_the_facts_rows_apart(make_user, tmp_path):
+    loaded = locomo.load([CONVERSATION], log=lambda *_: None)
+    results = [locomo.evaluate(loaded, mode) for mode in locomo.MODES]
+    facts = locomo.load_facts([CONVERSATION], loaded, log=lambda *_: None)
+    extra = [{**locomo.evaluate(loaded, mode), "mode": f"{mode}+facts"} for mode in locomo.MODES]
+    text = locomo.markdown(results, data_path=tmp_path / "x.json", loaded=loaded, conversations=1, facts=facts, extra=extra)
+    headline, rest = text.split("### Not the default setup")
+    assert "### Default offline setup" in headline and "+facts" not in headline
+    for mode in locomo.MODES:
+        assert f"| **{mode}** | **overall 1–4** |" in headline
+        assert f"| {mode} | 4 single-hop |" in headline
+        assert f"| **{mode}+facts** | **overall 1–4** |" in rest

@@ -184,6 +184,8 @@ PICARD_KEYWORD_STEMMER = env.str("PICARD_KEYWORD_STEMMER", default="english")
 PICARD_SEARCH_DEFAULT_MODE = env.str("PICARD_SEARCH_DEFAULT_MODE", default="hybrid")
 PICARD_SEARCH_HYBRID = {
     # Chosen on the LoCoMo development half (docs/benchmarks.md, section locomo).
+    # "rrf" (weighted reciprocal rank fusion) or "weighted" (weighted sum of min-max normalised scores)
+    "fusion": env.str("PICARD_SEARCH_FUSION", default="weighted"),
     "k": env.int("PICARD_SEARCH_RRF_K", default=10),  # reciprocal rank fusion constant
     "semantic_weight": env.float("PICARD_SEARCH_SEMANTIC_WEIGHT", default=1.0),
     "keyword_weight": env.float("PICARD_SEARCH_KEYWORD_WEIGHT", default=2.0),

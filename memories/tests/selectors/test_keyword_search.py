@@ -1,5 +1,6 @@
 """The keyword channel (keyed term hashes + BM25) and hybrid search."""
 
+import uuid
 from io import StringIO
 
 import pytest
@@ -249,3 +250,28 @@ def test_when_questions_prefer_memories_that_say_when(alice):
     who = selectors.memory_search(actor=alice, query="Who is the dentist?", mode="keyword")
     assert {h.memory.id for h in who} == {dated.id, undated.id}
     assert who[0].score == who[1].score  # no expansion: both match "dentist" once, same length
+
+
+def test_weighted_fusion_keeps_the_margin_that_rank_fusion_forgets():
+    a, b, c = (uuid.UUID(int=i) for i in (3, 2, 1))
+    rankings = {
+        "keyword": [(a, 10.0), (b, 1.2), (c, 1.0)],  # a far ahead on words
+        "semantic": [(b, 0.61), (a, 0.60), (c, 0.10)],  # b barely ahead on meaning
+    }
+    weights = {"keyword": 1.0, "semantic": 1.0}
+    weighted = selectors.fuse_scores(rankings, limit=3, weights=weights)
+    assert [memory_id for memory_id, _, _ in weighted] == [a, b, c]
+    assert weighted[2][1] == 0.0 and 0 < weighted[1][1] < weighted[0][1] < 1.0
+    assert weighted[0][2] == {"keyword": 10.0, "semantic": 0.6}
+    rrf = selectors.fuse_rankings(rankings, limit=3, weights=weights, k=10)
+    assert rrf[0][1] == rrf[1][1]  # first and second once each: a tie for rank fusion
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_hybrid_fusion_is_a_setting(alice, settings, fusion):
+    settings.PICARD_SEARCH_HYBRID = {**settings.PICARD_SEARCH_HYBRID, "fusion": fusion}
+    memory = services.memory_create(actor=alice, text="Grandma's lasagne recipe uses nutmeg")
+    services.memory_create(actor=alice, text="The lasagne at the canteen was cold")
+    hits = selectors.memory_search(actor=alice, query="lasagne nutmeg")
+    assert hits[0].memory.id == memory.id and hits[0].score == 1.0
+    assert 0 <= hits[1].score < 1.0
