@@ -39,6 +39,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PICARD_DATA_DIR=/data \
     PORT=8000 \
     WEB_CONCURRENCY=2 \
+    PICARD_MCP_STATELESS=true \
     LOG_FORMAT=json
 RUN groupadd --system --gid 10001 picard \
  && useradd --system --uid 10001 --gid picard --home-dir /app --shell /usr/sbin/nologin picard \

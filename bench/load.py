@@ -1,21 +1,32 @@
 """Load benchmark: N concurrent clients for D seconds against a real uvicorn server.
 
-    .venv/bin/python bench/load.py                      # 100 000 memories, 32 clients, 60 s each
-    .venv/bin/python bench/load.py --memories 5000 --duration 10 --no-write   # a quick look
+    make bench-load                                   # 100 000 memories, 32 clients, 60 s each
+    .venv/bin/python bench/load.py --memories 20000 --users 200 --duration 10 --no-write   # a quick look
+    .venv/bin/python bench/load.py --workers 2        # the production layout (docs/deployment.md)
 
 What it does, reproducibly:
 1. Uses a throwaway embedded PostgreSQL under ``var/bench-load`` (never your data) and the
-   default local embedding model (the ``make run`` configuration), migrates it, and loads
-   ``--memories`` memories (one user owns them; 10 % public), embedded in batches.
+   default local embedding model (the ``make run`` configuration). It loads ``--memories``
+   memories spread over ``--users`` owners (default 100 000 over 1 000: 100 each), 30 %
+   public, 10 % shared with three users, the rest private — the layout of bench/search.py.
+   Loading is bulk ``COPY`` (encryption and the keyword index included), a few minutes for
+   100 000: ``--real`` texts (default 4 000) are embedded with the real model; every other
+   row copies the vector of a random real row plus Gaussian noise (sigma 0.032 per dimension,
+   L2-normalised) — the real model's geometry without embedding 100 000 texts for real
+   (documented in docs/benchmarks.md, section search). The HNSW index over public rows is
+   built after the load. A later run with the same ``--memories``/``--users`` reuses the data
+   (after deleting what earlier runs added and the activity log).
 2. Starts ``uvicorn picard.asgi:application`` (``--workers``, default 1 = ``make run``)
    with MCP in stateless JSON mode, so any worker can serve any MCP request.
 3. For each scenario runs ``--clients`` concurrent keep-alive clients for ``--duration``
    seconds: ``query_memory`` and ``submit_memory`` via ``POST /api/tools``,
    ``tools/call query_memory`` via ``/mcp``, and the memory list page (``/memories/``,
-   signed in). Each client has its own OAuth token; the per-token rate limit is raised for
-   the run (it is a product limit, not what is measured).
-4. Prints requests/s, p50/p95/p99 latency and errors, and writes the table into
-   docs/benchmarks.md between ``<!-- BEGIN load -->`` and ``<!-- END load -->``.
+   signed in). Client *i* acts as user *i*: its own OAuth tokens (one for REST, one bound to
+   ``/mcp``) and web session; queries are questions generated like bench/search.py's. The
+   per-token rate limit is raised for the run (it is a product limit, not what is measured).
+4. Prints requests/s, p50/p95/p99 latency and errors (with the first error's answer), and
+   writes the table into docs/benchmarks.md between ``<!-- BEGIN load -->`` and
+   ``<!-- END load -->``.
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WORDS = (
+WORDS = (  # tags
     "garden coffee train meeting sister birthday piano recipe flight doctor budget novel hiking "
     "camera invoice holiday bicycle keyboard lecture museum ocean passport river salad tennis "
     "umbrella violin window yoga zebra apple bridge castle dinner engine forest guitar harbor"
@@ -51,14 +62,94 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sentence(rng: random.Random) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
+def _load_memories(args, users: list) -> None:
+    """COPY ``args.memories`` memories, their keyword index and shares into the throwaway
+    database (see the module docstring for how the vectors are made)."""
+    import uuid
+
+    import numpy as np
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+
+    from bench.search import TEMPLATES, fill
+    from memories import crypto, keywords
+    from memories.embeddings import get_provider
+    from memories.vector_index import ensure_vector_index, index_name
+
+    rng = random.Random(args.seed)
+    provider = get_provider()
+    model, dims = provider.name, provider.dimensions
+    n = args.memories
+    texts = [fill(rng.choice(TEMPLATES), rng) for _ in range(n)]
+    n_real = min(args.real, n)
+    started = time.monotonic()
+    real = np.asarray(provider.embed_documents(texts[:n_real]), dtype=np.float32)
+    print(f"  embedded {n_real} texts with {model} in {time.monotonic() - started:.0f} s", flush=True)
+    nprng = np.random.default_rng(args.seed)
+    vectors = np.empty((n, dims), dtype=np.float32)
+    vectors[:n_real] = real
+    if n > n_real:
+        parents = nprng.integers(0, n_real, size=n - n_real)
+        noisy = real[parents] + nprng.normal(0, 0.032, size=(n - n_real, dims)).astype(np.float32)
+        vectors[n_real:] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+
+    user_ids = [u.pk for u in users]
+    owners = [user_ids[i % len(user_ids)] for i in range(n)]
+    rng.shuffle(owners)
+    rolls = [rng.random() for _ in range(n)]
+    permissions = ["public" if r < args.public else "shared" if r < args.public + args.shared else "private" for r in rolls]
+    ids = [uuid.uuid4() for _ in range(n)]
+    now = datetime.now(timezone.utc)
+    key_id = keywords.key_id()
+    term_cache: dict[str, tuple[dict[int, int], int]] = {}
+    started = time.monotonic()
+    raw = connection.connection
+    register_vector(raw)
+    columns = "(id, owner_id, text_encrypted, permission, tags, metadata, created_at, updated_at, version, embedding, embedding_model)"
+    with raw.cursor() as cur:
+        cur.execute(f"DROP INDEX IF EXISTS {index_name(model)}")  # built once, after the load
+        with cur.copy(f"COPY memories_memory {columns} FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["uuid", "uuid", "text", "varchar", "varchar[]", "jsonb", "timestamptz", "timestamptz", "int4", "vector", "varchar"])
+            for i in range(n):
+                created = now - timedelta(seconds=rng.randint(60, 365 * 86400))
+                copy.write_row((ids[i], owners[i], crypto.encrypt(texts[i]), permissions[i], [rng.choice(WORDS)],
+                                {"bench": True}, created, created, 1, vectors[i], model))
+        with cur.copy("COPY memories_memoryshare (memory_id, user_id) FROM STDIN") as copy:
+            for i in range(n):
+                if permissions[i] == "shared":
+                    for target in rng.sample(user_ids, 3):
+                        if target != owners[i]:
+                            copy.write_row((ids[i], target))
+        terms = []
+        for i in range(n):
+            if texts[i] not in term_cache:
+                term_cache[texts[i]] = keywords.hashed_terms(texts[i])
+            terms.append(term_cache[texts[i]])
+        with cur.copy("COPY memories_keyworddocument (memory_id, owner_id, length, key_id) FROM STDIN") as copy:
+            for i in range(n):
+                copy.write_row((ids[i], owners[i], terms[i][1], key_id))
+        with cur.copy("COPY memories_keywordposting (memory_id, owner_id, term_hash, tf) FROM STDIN") as copy:
+            for i in range(n):
+                for term_hash, tf in terms[i][0].items():
+                    copy.write_row((ids[i], owners[i], term_hash, tf))
+    raw.commit()
+    print(f"  copied {n} memories with their keyword index in {time.monotonic() - started:.0f} s", flush=True)
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        ensure_vector_index(model_name=model, dimensions=dims)
+        cursor.execute("RESET maintenance_work_mem")
+        for table in ("memories_memory", "memories_memoryshare", "memories_keyworddocument", "memories_keywordposting"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    print(f"  built the HNSW index over public rows and analysed in {time.monotonic() - started:.0f} s", flush=True)
 
 
 def setup_database(args) -> dict:
-    """Load memories and make tokens/sessions in the throwaway database."""
+    """Load the memories once (reused by later runs with the same size) and make one user,
+    token pair and web session per client."""
     os.environ["PICARD_DATA_DIR"] = str(args.data_dir)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "picard.settings.base")
+    os.environ["PICARD_EMBEDDING_PROVIDER"] = "local"
     import django
 
     django.setup()
@@ -66,44 +157,38 @@ def setup_database(args) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
+    from django.db import connection
     from oauth2_provider.models import get_access_token_model, get_application_model
 
     from memories.embeddings import get_provider
-    from memories.models import Memory
+    from memories.models import Activity, Memory
 
     call_command("migrate", verbosity=0)
     User = get_user_model()
-    user, _ = User.objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
-    user.set_password("bench-password-123")
-    user.save()
-    have = Memory.objects.filter(owner=user).count()
-    if have < args.memories:
-        from memories.crypto import encrypt
-
-        provider = get_provider()
-        rng = random.Random(have)
-        batch, started = 256, time.monotonic()
-        for offset in range(have, args.memories, batch):
-            texts = [_sentence(rng) for _ in range(min(batch, args.memories - offset))]
-            vectors = provider.embed_documents(texts)
-            now = datetime.now(timezone.utc)
-            Memory.objects.bulk_create([
-                Memory(owner=user, text_encrypted=encrypt(t), permission="public" if rng.random() < 0.1 else "private",
-                       tags=[rng.choice(WORDS)], created_at=now, updated_at=now, embedding=v, embedding_model=provider.name)
-                for t, v in zip(texts, vectors)
-            ])
-            done = offset + len(texts)
-            if done % 10240 < batch:
-                print(f"  loaded {done} memories ({done / (time.monotonic() - started):.0f}/s)", flush=True)
-
-        call_command("migrate", verbosity=0)  # post_migrate makes sure the HNSW index exists
+    seeded = Memory.objects.filter(metadata__bench=True).count()
+    users_have = User.objects.filter(username__startswith="bench").count()
+    if seeded != args.memories or users_have != args.users:
+        print(f"  loading {args.memories} memories over {args.users} users …", flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE memories_memory, memories_activity, oauth2_provider_accesstoken, django_session CASCADE")
+        User.objects.all().delete()
+        users = [User(username=f"bench{i:05d}", email=f"bench{i}@example.com", password="!") for i in range(args.users)]
+        User.objects.bulk_create(users, batch_size=1000)
+        _load_memories(args, users)
+    else:
+        # Leftovers of earlier runs: what submit_memory stored, the activity log, old tokens.
+        Memory.objects.exclude(metadata__bench=True).delete()
+        Activity.objects.all().delete()
+        get_access_token_model().objects.all().delete()
+    clients = list(User.objects.filter(username__startswith="bench").order_by("username")[: args.clients])
     application, _ = get_application_model().objects.get_or_create(
         name="bench", defaults={"client_type": "public", "authorization_grant_type": "authorization-code",
                                 "redirect_uris": "http://127.0.0.1:9/cb"},
     )
+
     def make_tokens(resource: list[str]) -> list[str]:
         made = []
-        for _ in range(args.clients):
+        for user in clients:
             raw = secrets.token_urlsafe(32)
             get_access_token_model().objects.create(
                 user=user, application=application, token=raw, scope="memories:read memories:write",
@@ -112,15 +197,24 @@ def setup_database(args) -> dict:
             made.append(raw)
         return made
 
-    tokens = make_tokens([])  # REST
-    mcp_tokens = make_tokens([settings.PICARD_MCP_RESOURCE])  # bound to /mcp (RFC 8707 audience)
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    return {"tokens": tokens, "mcp_tokens": mcp_tokens, "session": session.session_key, "session_cookie": settings.SESSION_COOKIE_NAME,
-            "memories": Memory.objects.count(), "embedding": get_provider().name}
+    def make_session(user) -> str:
+        session = SessionStore()
+        session["_auth_user_id"] = str(user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = user.get_session_auth_hash()
+        session.create()
+        return session.session_key
+
+    return {
+        "tokens": make_tokens([]),  # REST
+        "mcp_tokens": make_tokens([settings.PICARD_MCP_RESOURCE]),  # bound to /mcp (RFC 8707 audience)
+        "sessions": [make_session(user) for user in clients],
+        "session_cookie": settings.SESSION_COOKIE_NAME,
+        "memories": Memory.objects.count(),
+        "public": Memory.objects.filter(permission="public").count(),
+        "users": User.objects.count(),
+        "embedding": get_provider().name,
+    }
 
 
 def start_server(args, port: int) -> subprocess.Popen:
@@ -155,23 +249,28 @@ def start_server(args, port: int) -> subprocess.Popen:
 def scenarios(base: str, setup: dict):
     rng = random.Random(7)
 
+    from bench.search import QUESTIONS, TEMPLATES, fill
+
+    def question() -> str:
+        return fill(rng.choice(QUESTIONS), rng)
+
     def query_rest(client, token):
-        return client.post(f"{base}/api/tools", json={"tool": "query_memory", "data": {"query": _sentence(rng), "limit": 10}},
+        return client.post(f"{base}/api/tools", json={"tool": "query_memory", "data": {"query": question(), "limit": 10}},
                            headers={"Authorization": f"Bearer {token}"})
 
     def submit_rest(client, token):
-        return client.post(f"{base}/api/tools", json={"tool": "submit_memory", "data": {"text": _sentence(rng), "tags": ["bench"]}},
+        return client.post(f"{base}/api/tools", json={"tool": "submit_memory", "data": {"text": fill(rng.choice(TEMPLATES), rng), "tags": ["bench"]}},
                            headers={"Authorization": f"Bearer {token}"})
 
     def query_mcp(client, token):
         body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": {"name": "query_memory", "arguments": {"query": _sentence(rng), "limit": 10}}}
+                "params": {"name": "query_memory", "arguments": {"query": question(), "limit": 10}}}
         return client.post(f"{base}/mcp", json=body, headers={
             "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
             "MCP-Protocol-Version": "2025-06-18"})
 
-    def list_page(client, token):
-        return client.get(f"{base}/memories/", cookies={setup["session_cookie"]: setup["session"]})
+    def list_page(client, session):
+        return client.get(f"{base}/memories/", cookies={setup["session_cookie"]: session})
 
     def ok_mcp(response):
         return response.status_code == 200 and "error" not in response.json() and not response.json()["result"].get("isError")
@@ -192,6 +291,7 @@ async def run_scenario(fn, ok, tokens: list[str], duration: float) -> dict:
 
     latencies: list[float] = []
     errors = 0
+    first_error: list[str] = []
     stop_at = time.monotonic() + duration
 
     async def client_loop(token):
@@ -203,8 +303,12 @@ async def run_scenario(fn, ok, tokens: list[str], duration: float) -> dict:
                 try:
                     response = await fn(client, token)
                     good = ok(response)
-                except Exception:  # noqa: BLE001 - counted as an error
+                    if not good and not first_error:
+                        first_error.append(f"HTTP {response.status_code}: {response.text[:300]}")
+                except Exception as exc:  # noqa: BLE001 - counted as an error
                     good = False
+                    if not first_error:
+                        first_error.append(repr(exc)[:300])
                 latencies.append(time.perf_counter() - started)
                 errors += 0 if good else 1
 
@@ -217,7 +321,7 @@ async def run_scenario(fn, ok, tokens: list[str], duration: float) -> dict:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
 
     return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50": pct(0.50), "p95": pct(0.95),
-            "p99": pct(0.99), "errors": errors, "mean": statistics.fmean(latencies) * 1000 if latencies else float("nan")}
+            "p99": pct(0.99), "errors": errors, "first_error": first_error[0] if first_error else "", "mean": statistics.fmean(latencies) * 1000 if latencies else float("nan")}
 
 
 def write_results(text: str) -> None:
@@ -237,6 +341,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--memories", type=int, default=100_000, help="memories to load (default 100 000)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    parser.add_argument("--users", type=int, default=1_000, help="owners the memories are spread over (default 1 000)")
+    parser.add_argument("--public", type=float, default=0.3, help="share of public memories (default 0.3)")
+    parser.add_argument("--shared", type=float, default=0.1, help="share of memories shared with 3 users (default 0.1)")
+    parser.add_argument("--real", type=int, default=4_000, help="texts embedded with the real model (rest: synthetic stand-in)")
+    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--duration", type=float, default=60, help="seconds per scenario (default 60)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1, as make run)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench-load", help="throwaway data folder")
@@ -266,10 +375,12 @@ def main() -> None:
             if args.only and args.only not in name:
                 continue
             print(f"{name}: {args.clients} clients × {args.duration:.0f} s …", flush=True)
-            tokens = setup["mcp_tokens"] if "/mcp" in name else setup["tokens"]
+            tokens = setup["mcp_tokens"] if "/mcp" in name else setup["sessions"] if "page" in name else setup["tokens"]
             result = asyncio.run(run_scenario(fn, ok, tokens, args.duration))
             print(f"  {result['rps']:.1f} req/s  p50 {result['p50']:.0f} ms  p95 {result['p95']:.0f} ms  "
                   f"p99 {result['p99']:.0f} ms  errors {result['errors']}/{result['requests']}", flush=True)
+            if result["first_error"]:
+                print(f"  first error: {result['first_error']}", flush=True)
             rows.append((name, result))
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from mcp.server.auth.provider import AccessToken as SdkAccessToken
+
+from picard.db import run_sync
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class VerifiedToken:
     scopes: frozenset[str]
     expires_at: int  # Unix time
     resource: str  # the bound resource (== settings.PICARD_MCP_RESOURCE)
+    # The active user behind the token, loaded with it (the tools act as this user).
+    user: Any = field(default=None, compare=False, repr=False)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -141,19 +143,12 @@ def verify_token(raw: str) -> VerifiedToken | None:
         scopes=frozenset(token.scope.split()),
         expires_at=int(token.expires.timestamp()),
         resource=settings.PICARD_MCP_RESOURCE,
+        user=token.user,
     )
 
 
-def _verify_in_request_thread(raw: str) -> VerifiedToken | None:
-    close_old_connections()
-    try:
-        return verify_token(raw)
-    finally:
-        close_old_connections()
-
-
 async def averify_token(raw: str) -> VerifiedToken | None:
-    return await sync_to_async(_verify_in_request_thread, thread_sensitive=True)(raw)
+    return await run_sync(verify_token, raw)
 
 
 class PicardTokenVerifier:

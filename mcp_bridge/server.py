@@ -4,8 +4,8 @@ memory resources, on the official SDK's ``MCPServer``.
 - Input schema = the tool's pydantic input model; output schema = its ``output`` model, so
   results carry ``structuredContent`` (and the same JSON as text for older clients).
 - Annotations (readOnlyHint / destructiveHint / idempotentHint) come from the registry.
-- Handlers are synchronous Django code: they run via ``sync_to_async(thread_sensitive=True)``
-  with database connections recycled around each call, inside
+- Handlers are synchronous Django code: they run in worker threads (``picard.db.run_sync``,
+  several at once) with database connections recycled around each call, inside
   ``call_context(surface="mcp", client_id=…, scopes=…)``.
 - A ``DomainError`` becomes ``ToolError("code: message")`` (a result with ``isError: true``
   the model can read); anything unexpected is logged and answered with a generic message.
@@ -22,10 +22,8 @@ import json
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import close_old_connections
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool as SdkTool
@@ -39,6 +37,7 @@ from pydantic import ValidationError as PydanticValidationError
 from mcp_bridge import tools as registry
 from mcp_bridge.auth import VerifiedToken, current_token
 from picard.context import call_context
+from picard.db import run_sync
 from picard.exceptions import DomainError, InsufficientScope, NotAuthenticated
 
 logger = logging.getLogger(__name__)
@@ -55,20 +54,19 @@ INSTRUCTIONS = (
 
 
 def _run_as(token: VerifiedToken, fn, *args):
-    """Run ``fn(actor, *args)`` in Django's sync thread as the token's user."""
-    close_old_connections()
-    try:
+    """``fn(actor, *args)`` as the token's user (checked active when the token was verified,
+    in this same HTTP request)."""
+    actor = token.user
+    if actor is None:
         actor = get_user_model().objects.filter(pk=token.user_id, is_active=True).first()
-        if actor is None:
-            raise NotAuthenticated("The account behind this token no longer exists or is disabled.")
-        with call_context(surface="mcp", client_id=token.client_id or None, scopes=token.scopes):
-            return fn(actor, *args)
-    finally:
-        close_old_connections()
+    if actor is None:
+        raise NotAuthenticated("The account behind this token no longer exists or is disabled.")
+    with call_context(surface="mcp", client_id=token.client_id or None, scopes=token.scopes):
+        return fn(actor, *args)
 
 
 async def run_as(token: VerifiedToken, fn, *args):
-    return await sync_to_async(_run_as, thread_sensitive=True)(token, fn, *args)
+    return await run_sync(_run_as, token, fn, *args)
 
 
 def _require_token(scope: str) -> VerifiedToken:

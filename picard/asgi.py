@@ -24,22 +24,25 @@ MCP_PATH = "/mcp"
 PRM_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp")
 
 
-async def _close_db_connections() -> None:
-    """Close the connections the MCP door opened in Django's sync thread."""
-    from asgiref.sync import sync_to_async
+def _close_db_connections(*, close_pool: bool) -> None:
+    """Close this thread's connection and, for a real server shutting down, the pool."""
     from django.db import connections
 
-    await sync_to_async(connections.close_all, thread_sensitive=True)()
+    connections.close_all()
+    if close_pool:
+        for connection in connections.all(initialized_only=True):
+            if hasattr(connection, "close_pool"):
+                connection.close_pool()
 
 
 def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | None = None, json_response: bool | None = None):
     """A fresh top-level app (tests build several, with different MCP modes)."""
     django_app = get_asgi_application()
 
-    from asgiref.sync import sync_to_async
     from django.core.exceptions import ImproperlyConfigured
 
     from picard.checks import assert_encryption_keys_match
+    from picard.db import run_sync
     from picard.middleware import asgi_edge
 
     from mcp_bridge.http import McpHttpApp, ProtectedResourceMetadataApp
@@ -53,7 +56,7 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
         assert message["type"] == "lifespan.startup"
         try:
             # Refuse to serve with encryption keys that cannot read the stored memories.
-            await sync_to_async(assert_encryption_keys_match, thread_sensitive=True)()
+            await run_sync(assert_encryption_keys_match)
         except ImproperlyConfigured as exc:
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             return
@@ -67,7 +70,7 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
         message = await receive()
         try:
             await stack.aclose()
-            await _close_db_connections()
+            await run_sync(_close_db_connections, close_pool=release_db_on_shutdown)
         finally:
             if release_db_on_shutdown:
                 from picard.embedded_db import release

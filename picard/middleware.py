@@ -316,19 +316,10 @@ def asgi_edge(app: Callable) -> Callable:
 
 
 async def _mcp_rate_check(*, path: str, ip: str, authorization: str) -> None:
-    from asgiref.sync import sync_to_async
-
-    await sync_to_async(_mcp_rate_check_sync, thread_sensitive=False)(path=path, ip=ip, authorization=authorization)
-
-
-def _mcp_rate_check_sync(*, path: str, ip: str, authorization: str) -> None:
-    from django.db import close_old_connections
-
     from picard import ratelimit
+    from picard.db import run_sync
 
-    # Outside Django's request cycle: recycle broken/old connections ourselves.
-    close_old_connections()
-    ratelimit.check(method="POST", path=path, ip=ip, authorization=authorization)
+    await run_sync(ratelimit.check, method="POST", path=path, ip=ip, authorization=authorization)
 
 
 # --- Django middleware ---------------------------------------------------------------------

@@ -105,12 +105,33 @@ else:
 
     DATABASES = {"default": database_settings(Path(env.str("PICARD_PGDATA", default=str(PICARD_DATA_DIR / "pgdata"))))}
 # Served over ASGI, Django runs each request in a thread of its own: a persistent connection
-# (CONN_MAX_AGE > 0) would outlive that thread unclosed, one per request. Use a pooler instead.
+# (CONN_MAX_AGE > 0) would outlive that thread unclosed, one per request. Instead each process
+# keeps a pool of open connections (psycopg_pool through Django's "pool" option): a request
+# borrows one and gives it back when it ends, so no request pays for a new PostgreSQL backend.
+# PICARD_DB_POOL_SIZE is the most connections one process opens (several workers: each has
+# its own pool — keep workers × size under PostgreSQL's max_connections); 0 turns pooling off.
+# CONN_HEALTH_CHECKS makes the pool check a connection before lending it (one tiny round
+# trip), so after a database restart the next request gets a fresh connection, not a dead one.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+PICARD_DB_POOL_SIZE = env.int("PICARD_DB_POOL_SIZE", default=20)
+if PICARD_DB_POOL_SIZE > 0 and not DATABASES["default"]["CONN_MAX_AGE"]:
+    # Django's backend, with a pool that answers 503 at once while PostgreSQL is away.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "picard.postgresql"
+    DATABASES["default"]["OPTIONS"].setdefault("pool", {
+        "min_size": min(2, PICARD_DB_POOL_SIZE),
+        "max_size": PICARD_DB_POOL_SIZE,
+        # Waiting longer for a free connection than this is an overload: a 503, not a hang.
+        "timeout": env.float("PICARD_DB_POOL_TIMEOUT", default=10.0),
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The cache holds only persona answers, keyed by everything they depend on (so never stale).
+# Default: in each process's memory. Several processes can share one with CACHE_URL, e.g.
+# dbcache://picard_cache (after `manage.py createcachetable`) or redis://host:6379/0.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 AUTH_USER_MODEL = "picard.User"
 AUTH_PASSWORD_VALIDATORS = [
