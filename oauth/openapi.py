@@ -105,6 +105,27 @@ OAUTH_PATHS = {
                       "400": _json(_OAUTH_ERROR, "invalid_client_metadata or invalid_redirect_uri"),
                       "401": _json(_OAUTH_ERROR, "Registration needs an initial access token / is closed.")},
     }},
+    "/oauth/register/{client_id}": {
+        method: {
+            "operationId": f"oauth_dynamic_client_{name}", "tags": ["oauth"], "security": [{"registrationAccessToken": []}],
+            "parameters": [{"in": "path", "name": "client_id", "required": True, "schema": {"type": "string"}}],
+            "summary": f"{summary} a dynamically registered client (RFC 7592)",
+            "description": "Authenticated with the `registration_access_token` from the registration answer "
+            "(`Authorization: Bearer …`); updates obey the same policy as registration.",
+            **({"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "client_name": {"type": "string"}, "redirect_uris": {"type": "array", "items": {"type": "string"}},
+                "token_endpoint_auth_method": {"type": "string", "enum": ["none"]},
+                "grant_types": {"type": "array", "items": {"type": "string", "enum": ["authorization_code", "refresh_token"]}},
+                "response_types": {"type": "array", "items": {"type": "string", "enum": ["code"]}}}, "required": ["redirect_uris"]}}}}}
+               if method == "put" else {}),
+            "responses": {**responses, "401": _json(_OAUTH_ERROR, "Missing, wrong or expired registration access token.")},
+        } for method, name, summary, responses in (
+            ("get", "read", "Read", {"200": _json({"type": "object"}, "The client's current metadata.")}),
+            ("put", "update", "Update", {"200": _json({"type": "object"}, "The updated metadata."),
+                                         "400": _json(_OAUTH_ERROR, "invalid_client_metadata or invalid_redirect_uri")}),
+            ("delete", "delete", "Delete", {"204": {"description": "The client and its tokens are gone."}}),
+        )
+    },
 }
 
 
@@ -112,4 +133,7 @@ def add_oauth_paths(result, generator, request, public):
     paths = result.setdefault("paths", {})
     for path, operations in OAUTH_PATHS.items():
         paths.setdefault(path, operations)
+    schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes.setdefault("registrationAccessToken", {"type": "http", "scheme": "bearer",
+                                                   "description": "The registration_access_token of RFC 7591/7592."})
     return result

@@ -30,7 +30,7 @@ def test_openapi_documents_every_tool_and_the_oauth_endpoints(live_server):
         assert components[f"{camel}Call"]["properties"]["tool"]["enum"] == [name]
         assert f"{camel}Result" in components
     assert set(components["SubmitMemoryData"]["required"]) == {"text"}
-    for path in ("/authorize", "/token", "/revoke", "/introspect", "/oauth/register",
+    for path in ("/authorize", "/token", "/revoke", "/introspect", "/oauth/register", "/oauth/register/{client_id}",
                  "/.well-known/oauth-authorization-server", "/api/user-tokens/user-token", "/api/admin/clients/register"):
         assert path in schema["paths"], path
     assert "S256" in schema["paths"]["/authorize"]["get"]["description"]

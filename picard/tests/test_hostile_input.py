@@ -49,17 +49,19 @@ def test_streamed_body_without_length_over_the_limit_is_413(http):
     assert _error(response)["code"] == "payload_too_large"
 
 
-def test_invalid_utf8_is_a_clear_400(http):
-    response = http.post("/api/tools", content=b'{"tool": "submit_memory", "data": {"text": "caf\xe9"}}',
+@pytest.mark.parametrize("path", ["/api/tools", "/mcp"])
+def test_invalid_utf8_is_a_clear_400(http, path):
+    response = http.post(path, content=b'{"tool": "submit_memory", "data": {"text": "caf\xe9"}}',
                          headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert _error(response)["code"] == "invalid_encoding"
 
 
+@pytest.mark.parametrize("path", ["/api/tools", "/mcp"])
 @pytest.mark.parametrize("depth", [65, 100_000])
-def test_deeply_nested_json_is_refused(http, depth):
+def test_deeply_nested_json_is_refused(http, depth, path):
     body = '{"tool": "get_memories", "data": {"metadata": ' + "[" * depth + "]" * depth + "}}"
-    response = http.post("/api/tools", content=body, headers={"Content-Type": "application/json"})
+    response = http.post(path, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert _error(response)["code"] == "too_deeply_nested"
 
@@ -70,8 +72,9 @@ def test_deeply_nested_json_is_refused(http, depth):
     '{"tool": "submit_memory", "data": {"text": "lone \\ud800 surrogate"}}',
     '{"tool": "submit_memory", "data": {"text": "ok", "tags": ["\\udfff"]}}',
 ])
-def test_nul_characters_and_lone_surrogates_are_refused(http, payload):
-    response = http.post("/api/tools", content=payload, headers={"Content-Type": "application/json"})
+@pytest.mark.parametrize("path", ["/api/tools", "/mcp"])
+def test_nul_characters_and_lone_surrogates_are_refused(http, payload, path):
+    response = http.post(path, content=payload, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     error = _error(response)
     assert error["code"] == "invalid_characters"

@@ -10,6 +10,9 @@ types) are in test_hostile_input.py, for /api/tools and /mcp alike.
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 
 from mcp_bridge.tests.mcp_client import with_client
@@ -113,3 +116,19 @@ def test_uppercase_uuid_names_the_same_memory_on_both_doors(mcp_server_factory, 
     own = Memory.objects.get(id=own.id)
     assert own.text == "via MCP" and own.version == 3
     assert Memory.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wrong_content_types_on_mcp_are_a_clear_4xx_and_store_nothing(mcp_server_factory, make_token, alice):
+    server = mcp_server_factory()
+    token = make_token(alice)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "submit_memory", "arguments": {"text": "sneaked in"}}})
+    for content_type in ("text/plain", "application/xml", "application/x-www-form-urlencoded", "multipart/form-data", None):
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = httpx.post(server.mcp_url, content=body, headers=headers, timeout=30)
+        assert 400 <= response.status_code < 500, (content_type, response.status_code, response.text[:200])
+        assert "Traceback" not in response.text
+    assert not Memory.objects.exists()

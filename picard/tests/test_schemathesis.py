@@ -18,7 +18,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 ALL_SCOPES = "memories:read memories:write memories:admin"
-# Examples per operation: (mode, with the token?, how many). 19 operations → ≥ 1000 requests.
+# Examples per operation: (mode, with the token?, how many). 22 operations → ≥ 1000 requests.
 RUNS = (
     (GenerationMode.POSITIVE, True, 30),
     (GenerationMode.NEGATIVE, True, 20),
@@ -27,12 +27,12 @@ RUNS = (
 MIN_REQUESTS = 1000
 
 
-def _fuzz_operation(operation, *, base_url, session, headers, mode, examples, sent, failures):
+def _fuzz_operation(operation, *, base_url, session, headers, mode, examples, sent, failures, path_parameters=None):
     @hsettings(
         max_examples=examples, derandomize=True, database=None, deadline=None,
         suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate],
     )
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def run(case):
         response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
         sent.append(response.status_code)
@@ -56,16 +56,23 @@ def test_every_openapi_operation_answers_fuzzed_requests_without_a_server_error(
     raw = httpx.get(f"{mcp_server.url}/openapi.json").json()
     schema = schemathesis.openapi.from_dict(raw)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 19, [op.label for op in operations]
+    assert len(operations) >= 22, [op.label for op in operations]
+    # RFC 7592 management of a dynamically registered client takes that client's own
+    # registration access token; schema-valid calls name that client.
+    registered = httpx.post(f"{mcp_server.url}/oauth/register", json={
+        "client_name": "fuzzed", "redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"}).json()
 
     sent: list[int] = []
     failures: list[str] = []
     with requests.Session() as session:
         for operation in operations:
+            dcr = operation.path.startswith("/oauth/register/")
             for mode, with_token, examples in RUNS:
-                headers = {"Authorization": f"Bearer {token}"} if with_token else {}
-                _fuzz_operation(operation, base_url=mcp_server.url, session=session, headers=headers,
-                                mode=mode, examples=examples, sent=sent, failures=failures)
+                bearer = registered["registration_access_token"] if dcr else token
+                headers = {"Authorization": f"Bearer {bearer}"} if with_token else {}
+                fixed = {"client_id": registered["client_id"]} if dcr and with_token and mode is GenerationMode.POSITIVE else None
+                _fuzz_operation(operation, base_url=mcp_server.url, session=session, headers=headers, mode=mode,
+                                examples=examples, sent=sent, failures=failures, path_parameters=fixed)
     assert not failures, f"{len(failures)} of {len(sent)} requests got a 5xx:\n" + "\n".join(failures[:20])
     assert len(sent) >= MIN_REQUESTS, len(sent)
     statuses = {code: sent.count(code) for code in sorted(set(sent))}
