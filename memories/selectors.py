@@ -228,10 +228,10 @@ def memory_list_own(*, actor, limit: int | None = None, cursor: str | None = Non
 Scored = list[tuple[uuid.UUID, float]]
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
 
-# BM25 parameters: k1 as usual; a low length normalisation b suits short memories
-# (chosen on the LoCoMo development half, docs/search.md).
-BM25_K1 = 1.2
-BM25_B = 0.4
+# BM25 parameters: memories are short, so a term's second occurrence adds little (low k1)
+# and length matters little (low b). Chosen on the LoCoMo development half, docs/search.md.
+BM25_K1 = 0.6
+BM25_B = 0.2
 
 # Temporal query expansion: a question asking *when* looks for memories that say when.
 # Such a query also matches (at a low weight) words that date an event in English.
