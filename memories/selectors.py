@@ -318,9 +318,9 @@ _KEYWORD_SQL = """
 WITH cand AS ({candidates}),
 docs AS (
     SELECT d.memory_id, d.length FROM memories_keyworddocument d
-    WHERE d.key_id = %s AND d.memory_id IN (SELECT id FROM cand)
+    WHERE d.key_id = %s AND d.memory_id IN (SELECT id FROM cand) {doc_owner_condition}
 ),
-stats AS (SELECT count(*)::float8 AS n, coalesce(avg(length), 0)::float8 AS avgdl FROM docs),
+stats AS MATERIALIZED (SELECT count(*)::float8 AS n, coalesce(avg(length), 0)::float8 AS avgdl FROM docs),
 q AS (SELECT * FROM unnest(%s::bigint[], %s::float8[]) AS q(term_hash, qtf)),
 post AS (
     SELECT p.memory_id, p.term_hash, p.tf, docs.length
@@ -422,11 +422,17 @@ def keyword_query_terms(query: str) -> dict[int, float]:
 def _keyword_part(qs: QuerySet, *, query_terms: dict[int, float], key_id: str, limit: int, owner_id=None) -> Scored:
     """BM25 over one part of the visibility rule. Collection statistics (number of
     documents, average length, document frequencies) come from that part's own visible
-    memories only, so a score never depends on memories the actor cannot see."""
+    memories only, so a score never depends on memories the actor cannot see. The
+    statistics are MATERIALIZED: inlined, PostgreSQL recomputed them for every posting
+    (58 ms instead of 5 ms for one LoCoMo user among five)."""
     candidates, candidate_params = qs.values("id").query.sql_with_params()
-    sql = _KEYWORD_SQL.format(candidates=candidates, owner_condition="AND p.owner_id = %s" if owner_id else "")
+    sql = _KEYWORD_SQL.format(
+        candidates=candidates,
+        doc_owner_condition="AND d.owner_id = %s" if owner_id else "",
+        owner_condition="AND p.owner_id = %s" if owner_id else "",
+    )
     hashes = list(query_terms)
-    params = [*candidate_params, key_id, hashes, [query_terms[h] for h in hashes], hashes]
+    params = [*candidate_params, key_id, *([owner_id] if owner_id else []), hashes, [query_terms[h] for h in hashes], hashes]
     if owner_id:
         params.append(owner_id)
     params += [BM25_K1, BM25_K1, BM25_B, BM25_B, limit]
