@@ -65,7 +65,8 @@ def test_bench_writes_only_its_own_section(tmp_path):
     assert text.count("<!-- BEGIN locomo -->") == 1
 
 
-def test_report_headlines_the_default_setup_and_labels_the_facts_rows_apart(make_user, tmp_path):
+@pytest.mark.real_embedder
+def test_report_headlines_the_default_setup_and_labels_the_facts_rows_apart(real_embedder, tmp_path):
     loaded = locomo.load([CONVERSATION], log=lambda *_: None)
     results = [locomo.evaluate(loaded, mode) for mode in locomo.MODES]
     facts = locomo.load_facts([CONVERSATION], loaded, log=lambda *_: None)
