@@ -92,6 +92,10 @@ class Memory(models.Model):
             models.Index(fields=["expires_at"], name="memory_expires", condition=Q(expires_at__isnull=False)),
             models.Index(fields=["embedding_model"], name="memory_embedding_model"),
             GinIndex(fields=["tags"], name="memory_tags_gin"),
+            # Keyword search over others' public memories checks each matching posting's
+            # memory: this answers from the index alone (no table row read per posting).
+            models.Index(fields=["id"], include=["owner", "expires_at"], condition=Q(permission="public"),
+                         name="memory_public_visible"),
         ]
 
     def __str__(self) -> str:
@@ -194,7 +198,11 @@ class KeywordDocument(models.Model):
     key_id = models.CharField(max_length=16)
 
     class Meta:
-        indexes = [models.Index(fields=["owner", "key_id"], name="keyworddoc_owner_key")]
+        indexes = [
+            models.Index(fields=["owner", "key_id"], name="keyworddoc_owner_key"),
+            # A posting's document length without reading the table row (keyword search).
+            models.Index(fields=["memory"], include=["key_id", "length"], name="keyworddoc_memory_length"),
+        ]
 
 
 class KeywordPosting(models.Model):
@@ -210,7 +218,8 @@ class KeywordPosting(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["owner", "term_hash"], name="keywordposting_owner_term"),
-            models.Index(fields=["term_hash"], name="keywordposting_term"),
+            # Covering: search reads the postings of its terms from the index alone.
+            models.Index(fields=["term_hash"], include=["memory", "tf"], name="keywordposting_term_cover"),
         ]
         constraints = [models.UniqueConstraint(fields=["memory", "term_hash"], name="keywordposting_unique_term")]
 

@@ -138,6 +138,8 @@ class JsonFormatter(logging.Formatter):
 
 def logging_config(*, fmt: str, level: str) -> dict:
     """The LOGGING dict for settings: ``fmt`` is ``json`` or ``text``."""
+    # INFO at most verbose (see below), and never chattier than LOG_LEVEL itself.
+    capped = level.upper() if logging.getLevelName(level.upper()) in (logging.WARNING, logging.ERROR, logging.CRITICAL) else "INFO"
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -163,9 +165,11 @@ def logging_config(*, fmt: str, level: str) -> dict:
             # At DEBUG these print what must never be logged, whatever LOG_LEVEL says:
             # oauthlib authorization codes, access and refresh tokens; mcp and sse_starlette
             # whole JSON-RPC messages and SSE chunks (memory text). picard/tests/test_log_secrets.py
-            "oauthlib": {"level": "INFO"},
-            "mcp": {"level": "INFO"},
-            "sse_starlette": {"level": "INFO"},
+            "oauthlib": {"level": capped},
+            "mcp": {"level": capped},
+            "sse_starlette": {"level": capped},
+            # One "Terminating session: None" line per stateless MCP request is noise.
+            "mcp.server.streamable_http": {"level": "WARNING"},
             # uvicorn's own handlers would bypass the filters: route everything through ours.
             "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
             "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
