@@ -88,6 +88,33 @@ def key_id() -> str:
     return hmac.new(_key(), b"picard:term-hash-key-id", hashlib.sha256).hexdigest()[:16]
 
 
+def metadata_words(metadata) -> str:
+    """The string values of a memory's metadata (nested too; keys and numbers left out), as
+    text to index next to the memory's own words: a date, a place or a name a client put in
+    the metadata is then found by keyword (document-side expansion, docs/search.md).
+    Metadata is stored in clear already, so this reveals nothing new."""
+    out: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(metadata or {})
+    return " ".join(out)
+
+
+def document_text(text: str, metadata=None) -> str:
+    """What the keyword index holds for a memory: its text and its metadata's words."""
+    words = metadata_words(metadata)
+    return f"{text}\n{words}" if words else text
+
+
 def hashed_terms(text: str) -> tuple[dict[int, int], int]:
     """``({term_hash: frequency}, number of terms)`` for a text."""
     terms = normalise(text)

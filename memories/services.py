@@ -222,7 +222,7 @@ def memory_update(
         memory.updated_at = timezone.now()
         memory.version += 1
         memory.save()
-        if "text" in changes:
+        if "text" in changes or "metadata" in changes:
             _after_text_change(memory)
         activity_record(actor=actor, action="memory.update", memory_ids=[memory.id], details={"fields": sorted(changes)})
     return memory
@@ -356,7 +356,7 @@ def memory_embed_pending(*, limit: int = 500, progress=None) -> int:
 
 
 def _after_text_change(memory: Memory) -> None:
-    """Derived data that depends on the text: the keyword index (same transaction)."""
+    """Derived data that depends on the text (and metadata): the keyword index (same transaction)."""
     keyword_index_memory(memory=memory)
 
 
@@ -364,9 +364,10 @@ def _after_text_change(memory: Memory) -> None:
 
 
 def keyword_index_memory(*, memory: Memory, current_key_id: str | None = None) -> None:
-    """(Re)write ``memory``'s postings from its text under the current term-hash key.
-    Call inside the transaction that changed the text."""
-    counts, length = keywords.hashed_terms(memory.text)
+    """(Re)write ``memory``'s postings from its text and its metadata's words
+    (``keywords.document_text``) under the current term-hash key. Call inside the
+    transaction that changed them."""
+    counts, length = keywords.hashed_terms(keywords.document_text(memory.text, memory.metadata))
     KeywordPosting.objects.filter(memory_id=memory.pk).delete()
     KeywordDocument.objects.update_or_create(
         memory_id=memory.pk,

@@ -275,3 +275,16 @@ def test_hybrid_fusion_is_a_setting(alice, settings, fusion):
     hits = selectors.memory_search(actor=alice, query="lasagne nutmeg")
     assert hits[0].memory.id == memory.id and hits[0].score == 1.0
     assert 0 <= hits[1].score < 1.0
+
+
+def test_metadata_words_are_found_by_keyword_and_follow_updates(alice):
+    memory = services.memory_create(
+        actor=alice, text="Dinner with the whole team", metadata={"place": "Lisbon", "when": {"text": "8 May, 2023"}, "guests": 7},
+    )
+    services.memory_create(actor=alice, text="Lunch alone at my desk")
+    assert _ids(selectors.memory_search(actor=alice, query="Lisbon", mode="keyword")) == [memory.id]
+    assert _ids(selectors.memory_search(actor=alice, query="dinner in May 2023", mode="keyword")) == [memory.id]
+    assert selectors.memory_search(actor=alice, query="place guests", mode="keyword") == []  # keys are not indexed
+    services.memory_update(actor=alice, memory_id=str(memory.id), metadata={"place": "Porto"})
+    assert selectors.memory_search(actor=alice, query="Lisbon", mode="keyword") == []
+    assert _ids(selectors.memory_search(actor=alice, query="Porto", mode="keyword")) == [memory.id]
