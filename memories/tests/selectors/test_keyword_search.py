@@ -167,7 +167,9 @@ def _visibility_world(alice, bob, carol):
     return word, mems
 
 
-def test_every_mode_applies_the_visibility_rule_exactly(alice, bob, carol):
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_every_mode_applies_the_visibility_rule_exactly(alice, bob, carol, settings, fusion):
+    settings.PICARD_SEARCH_HYBRID = {**settings.PICARD_SEARCH_HYBRID, "fusion": fusion}
     word, mems = _visibility_world(alice, bob, carol)
     filter_sets = [
         MemoryFilters(),
@@ -288,3 +290,21 @@ def test_metadata_words_are_found_by_keyword_and_follow_updates(alice):
     services.memory_update(actor=alice, memory_id=str(memory.id), metadata={"place": "Porto"})
     assert selectors.memory_search(actor=alice, query="Lisbon", mode="keyword") == []
     assert _ids(selectors.memory_search(actor=alice, query="Porto", mode="keyword")) == [memory.id]
+
+
+def test_upgrade_migration_indexes_the_metadata_of_existing_memories(alice):
+    import importlib
+
+    from django.apps import apps
+
+    memory = services.memory_create(actor=alice, text="Dinner with the team", metadata={"place": "Lisbon"})
+    plain = services.memory_create(actor=alice, text="Lunch alone")
+    # As indexed before the rule: the text only.
+    counts, length = keywords.hashed_terms(memory.text)
+    KeywordPosting.objects.filter(memory_id=memory.id).delete()
+    KeywordPosting.objects.bulk_create([KeywordPosting(memory_id=memory.id, owner_id=alice.pk, term_hash=h, tf=tf) for h, tf in counts.items()])
+    assert selectors.memory_search(actor=alice, query="Lisbon", mode="keyword") == []
+    migration = importlib.import_module("memories.migrations.0007_keyword_metadata_words")
+    migration.reindex_memories_with_metadata(apps, None)
+    assert _ids(selectors.memory_search(actor=alice, query="Lisbon", mode="keyword")) == [memory.id]
+    assert _ids(selectors.memory_search(actor=alice, query="lunch", mode="keyword")) == [plain.id]
