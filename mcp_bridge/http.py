@@ -32,8 +32,7 @@ from starlette.datastructures import Headers
 
 from mcp_bridge import auth
 from mcp_bridge import tools as registry
-from picard.drf import error_body
-from picard.middleware import DB_RETRY_AFTER_SECONDS, classify_exception, replay_body, send_json
+from picard.middleware import replay_body, send_json, send_known_failure
 
 logger = logging.getLogger(__name__)
 
@@ -218,12 +217,8 @@ class McpHttpApp:
         try:
             token = await auth.averify_token(raw) if raw else None
         except Exception as exc:  # noqa: BLE001 - the database being away is a 503, never a 500
-            known = classify_exception(exc)
-            if known is None:
+            if not await send_known_failure(send, exc, cors):
                 raise
-            status, code, message, details = known
-            await send_json(send, status, error_body(code, message, details),
-                            [(b"retry-after", str(DB_RETRY_AFTER_SECONDS).encode()), *cors])
             return
         if token is None:
             if method == "POST":

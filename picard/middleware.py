@@ -117,6 +117,18 @@ async def send_json(send, status: int, body: dict, headers: list[tuple[bytes, by
     await send({"type": "http.response.body", "body": payload})
 
 
+async def send_known_failure(send, exc: BaseException, headers: list[tuple[bytes, bytes]] = ()) -> bool:
+    """Answer ``exc`` as its clear error (the database being away: 503 + Retry-After) and
+    return True; return False when it is not a known failure (the caller re-raises)."""
+    known = classify_exception(exc)
+    if known is None:
+        return False
+    status, code, message, details = known
+    await send_json(send, status, error_body(code, message, details),
+                    [(b"retry-after", str(DB_RETRY_AFTER_SECONDS).encode()), *headers])
+    return True
+
+
 def replay_body(body: bytes, receive):
     """An ASGI ``receive`` that hands the already-read ``body`` to the app once, then
     defers to the real ``receive`` (for disconnects)."""
@@ -255,12 +267,8 @@ def asgi_edge(app: Callable) -> Callable:
                                  [(b"retry-after", str(exc.retry_after).encode())])
                 return True
             except Exception as exc:  # noqa: BLE001 - a database failure here is a 503, never a 500
-                known = classify_exception(exc)
-                if known is None:
+                if not await send_known_failure(send, exc):
                     raise
-                status, code, message, details = known
-                await send_json(send, status, error_body(code, message, details),
-                                 [(b"retry-after", str(DB_RETRY_AFTER_SECONDS).encode())])
                 return True
             return False
 

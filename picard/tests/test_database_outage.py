@@ -132,6 +132,10 @@ def test_database_outage_gives_fast_503s_and_the_server_recovers_by_itself(site)
                 assert error["code"] == "database_unavailable"
                 assert "Try again" in error["message"]
                 assert "Traceback" not in response.text
+            mcp = http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                            headers={"Authorization": "Bearer some-token", "Accept": "application/json, text/event-stream"})
+            assert mcp.status_code == 503 and mcp.headers["Retry-After"] == "5"
+            assert mcp.json()["error"]["code"] == "database_unavailable"
             health = http.get("/healthz")
             assert health.status_code == 503
             assert time.monotonic() - started < 10, "requests must fail fast while the database is away"
