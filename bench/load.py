@@ -49,6 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import write_section  # noqa: E402 - after the path is set
+
 WORDS = (  # tags
     "garden coffee train meeting sister birthday piano recipe flight doctor budget novel hiking "
     "camera invoice holiday bicycle keyboard lecture museum ocean passport river salad tennis "
@@ -340,19 +342,6 @@ async def run_scenario(fn, ok, tokens: list[str], duration: float) -> dict:
             "p99": pct(0.99), "errors": errors, "first_error": first_error[0] if first_error else "", "mean": statistics.fmean(latencies) * 1000 if latencies else float("nan")}
 
 
-def write_results(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    begin, end = "<!-- BEGIN load -->", "<!-- END load -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in current and end in current:
-        head, rest = current.split(begin, 1)
-        current = head + block + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--memories", type=int, default=100_000, help="memories to load (default 100 000)")
@@ -423,7 +412,7 @@ def main() -> None:
     text = "\n".join(table)
     print(text)
     if not args.no_write:
-        write_results(text)
+        write_section("load", text)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.report import write_section  # noqa: E402 - after the path is set
+
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "locomo" / "locomo-dev.json"
 BENCH_DATABASE = "picard_bench_locomo"
 MODES = ("semantic", "keyword", "hybrid")
@@ -262,18 +267,6 @@ def markdown(results: list[dict], *, data_path: Path, loaded: Loaded, conversati
     return "\n".join(lines)
 
 
-def write_section(body: str, *, path: Path = ROOT / "docs" / "benchmarks.md") -> None:
-    begin, end = "<!-- BEGIN locomo -->", "<!-- END locomo -->"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{begin}\n{body}\n{end}"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="LoCoMo JSON (default: the development half in ../shared/data/locomo/).")
@@ -313,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra.append({**evaluate(loaded, mode), "mode": f"{mode}+facts"})
                 log(f"{mode}+facts done")
         if not args.no_write:
-            write_section(markdown(results, data_path=args.data, loaded=loaded, conversations=len(conversations), facts=facts, extra=extra))
+            write_section("locomo", markdown(results, data_path=args.data, loaded=loaded, conversations=len(conversations), facts=facts, extra=extra))
     finally:
         connection.creation.destroy_test_db(original_name, verbosity=0)
     for result in [*extra, *results]:  # the default setup's lines last

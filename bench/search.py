@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -36,6 +35,8 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+
+from bench.report import write_section  # noqa: E402 - after the path is set
 
 # ---------------------------------------------------------------------------------------------
 # Realistic memory texts (what people tell an assistant to remember) and questions about them.
@@ -448,7 +449,6 @@ def write_doc(r: dict) -> None:
     when = datetime.now(dt_timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     synthetic = a["n"] - min(a["real"], a["n"])
     lines = [
-        "<!-- BEGIN search -->",
         "## Search, inserts and start-up (`make bench-search`, bench/search.py)",
         "",
         f"Run {when} on {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, {m['os']}, Python {m['python']}, "
@@ -518,15 +518,8 @@ def write_doc(r: dict) -> None:
         "",
         f"**Embedded PostgreSQL start-up** (fresh process each time): first start with `initdb` {r['startup']['first_start_s']:.1f} s; "
         f"restart on existing data {r['startup']['restart_s']:.2f} s (median of {len(r['startup']['restarts'])}).",
-        "<!-- END search -->",
     ]
-    block = "\n".join(lines)
-    doc = BASE_DIR / "docs" / "benchmarks.md"
-    doc.parent.mkdir(exist_ok=True)
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nFigures measured on this project's own machines; each section is written by its script.\n"
-    pattern = re.compile(r"<!-- BEGIN search -->.*?<!-- END search -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    doc.write_text(text)
+    doc = write_section("search", "\n".join(lines))
     print(f"wrote {doc}")
 
 

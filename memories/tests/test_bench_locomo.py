@@ -58,8 +58,8 @@ def test_bench_loads_turns_through_services_and_scores_recall(make_user):
 def test_bench_writes_only_its_own_section(tmp_path):
     path = tmp_path / "benchmarks.md"
     path.write_text("# Benchmarks\n\n<!-- BEGIN search -->\nother\n<!-- END search -->\n")
-    locomo.write_section("first", path=path)
-    locomo.write_section("second", path=path)
+    locomo.write_section("locomo", "first", path=path)
+    locomo.write_section("locomo", "second", path=path)
     text = path.read_text()
     assert "other" in text and "second" in text and "first" not in text
     assert text.count("<!-- BEGIN locomo -->") == 1
