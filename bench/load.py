@@ -146,10 +146,10 @@ def _load_memories(args, users: list) -> None:
         with cur.copy("COPY memories_keyworddocument (memory_id, owner_id, length, key_id) FROM STDIN") as copy:
             for i in range(n):
                 copy.write_row((ids[i], owners[i], terms[i][1], key_id))
-        with cur.copy("COPY memories_keywordposting (memory_id, owner_id, term_hash, tf) FROM STDIN") as copy:
+        with cur.copy("COPY memories_keywordposting (memory_id, owner_id, term_hash, tf, length) FROM STDIN") as copy:
             for i in range(n):
                 for term_hash, tf in terms[i][0].items():
-                    copy.write_row((ids[i], owners[i], term_hash, tf))
+                    copy.write_row((ids[i], owners[i], term_hash, tf, terms[i][1]))
     raw.commit()
     print(f"  copied {n} memories with their keyword index in {time.monotonic() - started:.0f} s", flush=True)
     started = time.monotonic()

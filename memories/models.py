@@ -214,12 +214,25 @@ class KeywordPosting(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     term_hash = models.BigIntegerField()
     tf = models.PositiveIntegerField()
+    # Copies, so that searching others' public memories reads postings alone (one partial,
+    # covering index) instead of looking up each posting's memory and document:
+    length = models.PositiveIntegerField(default=0)  # the document's length, written with it
+    # The memory's permission == public and its expires_at. A database trigger copies both on
+    # insert and whenever the memory's permission or expiry changes, whatever writes the row
+    # (services, admin, import, COPY); see migration 0008.
+    public = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["owner", "term_hash"], name="keywordposting_owner_term"),
             # Covering: search reads the postings of its terms from the index alone.
             models.Index(fields=["term_hash"], include=["memory", "tf"], name="keywordposting_term_cover"),
+            # Others' public memories: the postings of the query's terms, from the index alone.
+            models.Index(
+                fields=["term_hash"], include=["memory", "owner", "tf", "length", "expires_at"],
+                condition=models.Q(public=True), name="keywordposting_public_term",
+            ),
         ]
         constraints = [models.UniqueConstraint(fields=["memory", "term_hash"], name="keywordposting_unique_term")]
 

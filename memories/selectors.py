@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils import timezone
 from pgvector.django import CosineDistance, VectorField
 
 from memories.embeddings import get_provider  # noqa: F401  (kept for callers patching it)
@@ -338,22 +339,23 @@ LIMIT %s
 """
 
 
-# The public part at scale: driven by the query terms' postings (an index lookup), with the
-# part's collection statistics (document count, average length) cached per process.
-_KEYWORD_SQL_BY_TERMS = """
+# The public part at scale: the query terms' postings of others' public, unexpired memories,
+# read from one partial covering index (each posting carries its memory's permission, expiry
+# and document length: migration 0008), with the part's collection statistics (document
+# count, average length) cached per process.
+_KEYWORD_SQL_PUBLIC = """
 WITH q AS (SELECT * FROM unnest(%s::bigint[], %s::float8[]) AS q(term_hash, qtf)),
-post AS (
-    SELECT p.memory_id, p.term_hash, p.tf,
-           (SELECT d.length FROM memories_keyworddocument d WHERE d.memory_id = p.memory_id AND d.key_id = %s) AS length
+post AS MATERIALIZED (
+    SELECT p.memory_id, p.term_hash, p.tf, p.length
     FROM memories_keywordposting p
-    WHERE p.term_hash = ANY(%s::bigint[]) AND EXISTS (SELECT 1 FROM ({candidates}) c WHERE c.id = p.memory_id)
+    WHERE p.public AND p.term_hash = ANY(%s::bigint[]) AND p.owner_id <> %s
+      AND (p.expires_at IS NULL OR p.expires_at > %s)
 ),
-df AS (SELECT term_hash, count(*)::float8 AS df FROM post WHERE length IS NOT NULL GROUP BY term_hash)
+df AS (SELECT term_hash, count(*)::float8 AS df FROM post GROUP BY term_hash)
 SELECT post.memory_id,
-       sum(q.qtf * ln(1 + (greatest(%s, df.df) - df.df + 0.5) / (df.df + 0.5))
-           * post.tf * (%s + 1) / (post.tf + %s * (1 - %s + %s * post.length / greatest(%s, 1)))) AS score
+       sum(q.qtf * ln(1 + (greatest(%s::float8, df.df) - df.df + 0.5) / (df.df + 0.5))
+           * post.tf * (%s::float8 + 1) / (post.tf + %s::float8 * (1 - %s::float8 + %s::float8 * post.length / greatest(%s::float8, 1)))) AS score
 FROM post JOIN df USING (term_hash) JOIN q USING (term_hash)
-WHERE post.length IS NOT NULL
 GROUP BY post.memory_id
 ORDER BY score DESC, post.memory_id
 LIMIT %s
@@ -394,14 +396,15 @@ def public_keyword_stats(*, key_id: str) -> tuple[float, float] | None:
     return cached[1], cached[2]
 
 
-def _keyword_part_by_terms(qs: QuerySet, *, query_terms: dict[int, float], key_id: str, limit: int, stats: tuple[float, float]) -> Scored:
-    candidates, candidate_params = qs.values("id").query.sql_with_params()
+def _keyword_part_public(*, actor, query_terms: dict[int, float], limit: int, stats: tuple[float, float]) -> Scored:
+    """BM25 over others' public, unexpired memories (the ``public`` part of the visibility
+    rule, unfiltered) from the postings' own copies of permission and expiry."""
     hashes = list(query_terms)
     n, avgdl = stats
-    params = [hashes, [query_terms[h] for h in hashes], key_id, hashes, *candidate_params,
+    params = [hashes, [query_terms[h] for h in hashes], hashes, actor.pk, timezone.now(),
               n, BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl, limit]
     with connection.cursor() as cursor:
-        cursor.execute(_KEYWORD_SQL_BY_TERMS.format(candidates=candidates), params)
+        cursor.execute(_KEYWORD_SQL_PUBLIC, params)
         return [(row[0], float(row[1])) for row in cursor.fetchall()]
 
 
@@ -454,7 +457,7 @@ def _keyword_ids(parts: dict[str, QuerySet], *, actor, query: str, limit: int, f
     for name, qs in parts.items():
         stats = public_keyword_stats(key_id=key_id) if name == "public" and unfiltered else None
         if stats is not None:
-            scored += _keyword_part_by_terms(qs, query_terms=query_terms, key_id=key_id, limit=limit, stats=stats)
+            scored += _keyword_part_public(actor=actor, query_terms=query_terms, limit=limit, stats=stats)
             continue
         owner_id = actor.pk if name == "own" else filters.owner_id
         scored += _keyword_part(qs, query_terms=query_terms, key_id=key_id, limit=limit, owner_id=owner_id)

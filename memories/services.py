@@ -374,7 +374,7 @@ def keyword_index_memory(*, memory: Memory, current_key_id: str | None = None) -
         defaults={"owner_id": memory.owner_id, "length": length, "key_id": current_key_id or keywords.key_id()},
     )
     KeywordPosting.objects.bulk_create(
-        [KeywordPosting(memory_id=memory.pk, owner_id=memory.owner_id, term_hash=h, tf=tf) for h, tf in counts.items()]
+        [KeywordPosting(memory_id=memory.pk, owner_id=memory.owner_id, term_hash=h, tf=tf, length=length) for h, tf in counts.items()]
     )
 
 

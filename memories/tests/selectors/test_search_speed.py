@@ -125,3 +125,51 @@ def test_query_memory_runs_a_bounded_number_of_sql_queries(public_corpus, bob, c
     assert len(result["memories"]) == 20
     limits = {"keyword": 6, "semantic": 10, "hybrid": 13}
     assert len(queries) <= limits[mode], "\n".join(q["sql"][:120] for q in queries)
+
+
+def _keyword_ids(actor, query: str) -> list:
+    return [memory_id for memory_id, _ in _keyword(actor, query)]
+
+
+def test_a_permission_change_reaches_the_public_keyword_index_at_once(public_corpus, bob, cached_stats):
+    """Others' public memories are searched from the postings' own copy of the permission
+    (kept by a database trigger): making a memory private hides it from the very next search,
+    making it public again shows it."""
+    memory = services.memory_create(actor=bob, text="a zeppelin ride over the lake", permission="public")
+    assert _keyword_ids(public_corpus, "zeppelin") == [memory.id]
+    services.memory_set_permission(actor=bob, memory_id=memory.id, permission="private")
+    assert _keyword_ids(public_corpus, "zeppelin") == []
+    services.memory_set_permission(actor=bob, memory_id=memory.id, permission="public")
+    assert _keyword_ids(public_corpus, "zeppelin") == [memory.id]
+
+
+def test_expiry_reaches_the_public_keyword_index_whatever_writes_it(public_corpus, bob, cached_stats):
+    """Expiry set through the service, or by a bare UPDATE that bypasses it (the admin, a SQL
+    console), hides the memory; clearing it shows the memory again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from memories.models import Memory
+
+    memory = services.memory_create(actor=bob, text="a zeppelin ride over the lake", permission="public")
+    services.memory_update(actor=bob, memory_id=memory.id, expires_at=(timezone.now() + timedelta(seconds=1)).isoformat())
+    Memory.objects.filter(pk=memory.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert _keyword_ids(public_corpus, "zeppelin") == []
+    Memory.objects.filter(pk=memory.pk).update(expires_at=None)
+    assert _keyword_ids(public_corpus, "zeppelin") == [memory.id]
+    Memory.objects.filter(pk=memory.pk).update(permission="shared")
+    assert _keyword_ids(public_corpus, "zeppelin") == []
+
+
+def test_an_edited_public_memory_is_found_by_its_new_words_only(public_corpus, bob, cached_stats):
+    memory = services.memory_create(actor=bob, text="a zeppelin ride over the lake", permission="public")
+    services.memory_update(actor=bob, memory_id=memory.id, text="a balloon ride over the lake")
+    assert _keyword_ids(public_corpus, "zeppelin") == []
+    assert _keyword_ids(public_corpus, "balloon") == [memory.id]
+
+
+def test_the_askers_own_public_memories_are_ranked_once(public_corpus, cached_stats):
+    own = services.memory_create(actor=public_corpus, text="my zeppelin model kit", permission="public")
+    hits = selectors.memory_search(actor=public_corpus, query="zeppelin", mode="keyword")
+    assert [hit.memory.id for hit in hits] == [own.id]
