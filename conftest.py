@@ -9,6 +9,16 @@ import pytest
 _counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_search_caches():
+    """Each test starts without the per-process search caches of the tests before it."""
+    from memories.selectors import search_caches_clear
+
+    search_caches_clear()
+    yield
+    search_caches_clear()
+
+
 @pytest.fixture
 def make_user(db, django_user_model):
     def _make(username: str | None = None, **extra):

@@ -17,11 +17,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Cast
 from django.utils import timezone
-from pgvector.django import CosineDistance, VectorField
 
 from memories.embeddings import get_provider  # noqa: F401  (kept for callers patching it)
 from memories.reembed import active_provider
@@ -227,6 +225,7 @@ def memory_list_own(*, actor, limit: int | None = None, cursor: str | None = Non
 # computed once per search); only the final top ``limit`` are loaded as Memory rows.
 
 Scored = list[tuple[uuid.UUID, float]]
+Piece = tuple[str, list]  # SQL and its parameters
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
 
 # BM25 parameters: memories are short, so a term's second occurrence adds little (low k1)
@@ -255,14 +254,27 @@ def _hydrate(scored: Scored, *, channel: str | None) -> list[SearchHit]:
     ]
 
 
-def _semantic_part(qs: QuerySet, *, vector, model_name: str, dimensions: int, limit: int, use_index: bool) -> Scored:
-    qs = qs.filter(embedding_model=model_name)
+def _vector_literal(vector) -> str:
+    """The query vector as pgvector text, made once per search (every semantic part uses it)."""
+    return "[" + ",".join(map(repr, (float(x) for x in vector))) + "]"
+
+
+def _semantic_piece(part: Piece, *, vector: str, model_name: str, dimensions: int, limit: int, use_index: bool) -> Piece:
+    """Cosine top-``limit`` within one part (its candidate ids ``part``). ``use_index``: order
+    by the expression the model's partial HNSW index is built on (others' public memories;
+    PostgreSQL folds the candidate condition into the index scan's filter), else by the
+    uncast column, which no index matches: an exact scan of the part's rows."""
+    candidates, params = part
     if use_index:
-        expression = CosineDistance(Cast("embedding", VectorField(dimensions=dimensions)), vector)
+        dims = int(dimensions)
+        distance = f"m.embedding::vector({dims}) <=> %s::vector({dims})"
+        where = "m.permission = 'public' AND m.embedding_model = %s"
     else:
-        expression = CosineDistance("embedding", vector)  # matches no index: exact scan
-    rows = qs.annotate(distance=expression).order_by("distance").values_list("id", "distance")[:limit]
-    return [(memory_id, 1.0 - float(distance)) for memory_id, distance in rows]
+        distance = "m.embedding <=> %s::vector"
+        where = "m.embedding_model = %s"
+    sql = (f"SELECT m.id, 1 - ({distance}) AS score FROM memories_memory m "
+           f"WHERE {where} AND m.id IN ({candidates}) ORDER BY {distance}, m.id LIMIT %s")
+    return sql, [vector, model_name, *params, vector, limit]
 
 
 def public_index_pays_off(*, model_name: str) -> bool:
@@ -284,7 +296,29 @@ def public_index_pays_off(*, model_name: str) -> bool:
     return row is not None and row[0] > threshold
 
 
-def _semantic_ids(parts: dict[str, QuerySet], *, query_vector, model_name: str, dimensions: int, limit: int, filters: MemoryFilters) -> Scored:
+_index_pays_off: dict[tuple[str, int], tuple[float, bool]] = {}  # (model, threshold) -> (valid until, answer)
+
+
+def _public_index_pays_off_cached(*, model_name: str) -> bool:
+    """``public_index_pays_off``, asked again at most once a minute per process (it changes
+    only as the public collection grows past the threshold)."""
+    now = time.monotonic()
+    key = (model_name, settings.PICARD_SEARCH_EXACT_MAX_ROWS)
+    cached = _index_pays_off.get(key)
+    if cached is None or cached[0] <= now:
+        cached = (now + 60.0, public_index_pays_off(model_name=model_name))
+        _index_pays_off[key] = cached
+    return cached[1]
+
+
+def search_caches_clear() -> None:
+    """Forget what searches cache per process (public keyword statistics, the index choice)."""
+    _public_stats.clear()
+    _index_pays_off.clear()
+
+
+def _semantic_pieces(parts: dict[str, Piece], *, vector: str, model_name: str, dimensions: int, limit: int,
+                     filters: MemoryFilters) -> list[Piece]:
     """Each part of the visibility rule with its own strategy (see vector_index):
 
     - own / shared / one owner's public memories: exact (the btree on owner, or the shares,
@@ -294,25 +328,55 @@ def _semantic_ids(parts: dict[str, QuerySet], *, query_vector, model_name: str, 
       after the index never starve the result) and ``PICARD_SEARCH_HNSW_EF_SEARCH``
       candidates (measured in docs/benchmarks.md, section search).
     """
-    scored: Scored = []
-    for name, qs in parts.items():
-        if name == "public" and not filters.owner_id and public_index_pays_off(model_name=model_name):
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                    cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.PICARD_SEARCH_HNSW_EF_SEARCH, 2 * limit)])
-                scored += _semantic_part(qs, vector=query_vector, model_name=model_name, dimensions=dimensions, limit=limit, use_index=True)
-        else:
-            scored += _semantic_part(qs, vector=query_vector, model_name=model_name, dimensions=dimensions, limit=limit, use_index=False)
-    return _top(scored, limit)
+    pieces = []
+    for name, part in parts.items():
+        use_index = name == "public" and not filters.owner_id and _public_index_pays_off_cached(model_name=model_name)
+        pieces.append(_semantic_piece(part, vector=vector, model_name=model_name, dimensions=dimensions,
+                                      limit=limit, use_index=use_index))
+    return pieces
+
+
+def _rank(pieces: dict[str, list[Piece]], *, limit: int) -> dict[str, Scored]:
+    """Run every channel's ranking of every part as ONE statement (one round trip), and give
+    each channel's top ``limit`` over its parts. Each piece returns ``(id, score)``.
+
+    ``hnsw.ef_search`` and ``hnsw.iterative_scan`` are set for this statement only: sent in
+    one simple-protocol message, ``SET LOCAL`` and the query share PostgreSQL's implicit
+    transaction (Django's psycopg cursor binds parameters on the client)."""
+    selects, params = [], []
+    for channel, channel_pieces in pieces.items():
+        for sql, piece_params in channel_pieces:
+            selects.append(f"SELECT %s::text, r.* FROM ({sql}) r")
+            params += [channel, *piece_params]
+    rankings: dict[str, Scored] = {channel: [] for channel in pieces}
+    if not selects:
+        return rankings
+    ef_search = max(settings.PICARD_SEARCH_HNSW_EF_SEARCH, 2 * limit)
+    sql = (f"SET LOCAL hnsw.ef_search = {int(ef_search)}; SET LOCAL hnsw.iterative_scan = relaxed_order; "
+           + " UNION ALL ".join(selects))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        raw = cursor.cursor
+        while raw.description is None and raw.nextset():
+            pass
+        rows = raw.fetchall()
+    for channel, memory_id, score in rows:
+        rankings[channel].append((memory_id, float(score)))
+    return {channel: _top(scored, limit) for channel, scored in rankings.items()}
+
+
+def _part_sql(parts: dict[str, QuerySet]) -> dict[str, Piece]:
+    """Each part's candidate ids as SQL (compiled once per search, used by both channels)."""
+    return {name: qs.values("id").query.sql_with_params() for name, qs in parts.items()}
 
 
 def memory_semantic_search(*, actor, query_vector, model_name: str, dimensions: int, limit: int, filters: MemoryFilters) -> list[SearchHit]:
     """Cosine top-``limit`` among the memories ``actor`` may see, each part of the
     visibility rule searched with the strategy that is exact for it (see vector_index)."""
-    parts = visible_parts(actor=actor, filters=filters)
-    scored = _semantic_ids(parts, query_vector=query_vector, model_name=model_name, dimensions=dimensions, limit=limit, filters=filters)
-    return _hydrate(scored, channel="semantic")
+    parts = _part_sql(visible_parts(actor=actor, filters=filters))
+    pieces = _semantic_pieces(parts, vector=_vector_literal(query_vector), model_name=model_name,
+                              dimensions=dimensions, limit=limit, filters=filters)
+    return _hydrate(_rank({"semantic": pieces}, limit=limit)["semantic"], channel="semantic")
 
 
 _KEYWORD_SQL = """
@@ -396,16 +460,13 @@ def public_keyword_stats(*, key_id: str) -> tuple[float, float] | None:
     return cached[1], cached[2]
 
 
-def _keyword_part_public(*, actor, query_terms: dict[int, float], limit: int, stats: tuple[float, float]) -> Scored:
+def _keyword_piece_public(*, actor, query_terms: dict[int, float], limit: int, stats: tuple[float, float]) -> Piece:
     """BM25 over others' public, unexpired memories (the ``public`` part of the visibility
     rule, unfiltered) from the postings' own copies of permission and expiry."""
     hashes = list(query_terms)
     n, avgdl = stats
-    params = [hashes, [query_terms[h] for h in hashes], hashes, actor.pk, timezone.now(),
-              n, BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl, limit]
-    with connection.cursor() as cursor:
-        cursor.execute(_KEYWORD_SQL_PUBLIC, params)
-        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+    return _KEYWORD_SQL_PUBLIC, [hashes, [query_terms[h] for h in hashes], hashes, actor.pk, timezone.now(),
+                                 n, BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl, limit]
 
 
 def keyword_query_terms(query: str) -> dict[int, float]:
@@ -422,13 +483,13 @@ def keyword_query_terms(query: str) -> dict[int, float]:
     return weights
 
 
-def _keyword_part(qs: QuerySet, *, query_terms: dict[int, float], key_id: str, limit: int, owner_id=None) -> Scored:
-    """BM25 over one part of the visibility rule. Collection statistics (number of
-    documents, average length, document frequencies) come from that part's own visible
-    memories only, so a score never depends on memories the actor cannot see. The
-    statistics are MATERIALIZED: inlined, PostgreSQL recomputed them for every posting
-    (58 ms instead of 5 ms for one LoCoMo user among five)."""
-    candidates, candidate_params = qs.values("id").query.sql_with_params()
+def _keyword_piece(part: Piece, *, query_terms: dict[int, float], key_id: str, limit: int, owner_id=None) -> Piece:
+    """BM25 over one part of the visibility rule (its candidate ids ``part``). Collection
+    statistics (number of documents, average length, document frequencies) come from that
+    part's own visible memories only, so a score never depends on memories the actor cannot
+    see. The statistics are MATERIALIZED: inlined, PostgreSQL recomputed them for every
+    posting (58 ms instead of 5 ms for one LoCoMo user among five)."""
+    candidates, candidate_params = part
     sql = _KEYWORD_SQL.format(
         candidates=candidates,
         doc_owner_condition="AND d.owner_id = %s" if owner_id else "",
@@ -439,36 +500,35 @@ def _keyword_part(qs: QuerySet, *, query_terms: dict[int, float], key_id: str, l
     if owner_id:
         params.append(owner_id)
     params += [BM25_K1, BM25_K1, BM25_B, BM25_B, limit]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+    return sql, params
 
 
-def _keyword_ids(parts: dict[str, QuerySet], *, actor, query: str, limit: int, filters: MemoryFilters) -> Scored:
+def _keyword_pieces(parts: dict[str, Piece], *, actor, query: str, limit: int, filters: MemoryFilters) -> list[Piece]:
     from memories import keywords
 
     query_terms = keyword_query_terms(query)
     if not query_terms:
         return []
     key_id = keywords.key_id()
-    scored: Scored = []
+    pieces = []
     unfiltered = not (filters.owner_id or filters.tags or filters.created_after or filters.created_before
                       or filters.updated_after or filters.updated_before)
-    for name, qs in parts.items():
+    for name, part in parts.items():
         stats = public_keyword_stats(key_id=key_id) if name == "public" and unfiltered else None
         if stats is not None:
-            scored += _keyword_part_public(actor=actor, query_terms=query_terms, limit=limit, stats=stats)
+            pieces.append(_keyword_piece_public(actor=actor, query_terms=query_terms, limit=limit, stats=stats))
             continue
         owner_id = actor.pk if name == "own" else filters.owner_id
-        scored += _keyword_part(qs, query_terms=query_terms, key_id=key_id, limit=limit, owner_id=owner_id)
-    return _top(scored, limit)
+        pieces.append(_keyword_piece(part, query_terms=query_terms, key_id=key_id, limit=limit, owner_id=owner_id))
+    return pieces
 
 
 def memory_keyword_search(*, actor, query: str, limit: int, filters: MemoryFilters) -> list[SearchHit]:
     """BM25 top-``limit`` among the memories ``actor`` may see, over keyed term hashes
     (memories.keywords). A query with no index terms (only stop words) finds nothing."""
-    parts = visible_parts(actor=actor, filters=filters)
-    return _hydrate(_keyword_ids(parts, actor=actor, query=query, limit=limit, filters=filters), channel="keyword")
+    parts = _part_sql(visible_parts(actor=actor, filters=filters))
+    pieces = _keyword_pieces(parts, actor=actor, query=query, limit=limit, filters=filters)
+    return _hydrate(_rank({"keyword": pieces}, limit=limit)["keyword"], channel="keyword")
 
 
 def fuse_rankings(rankings: dict[str, Scored], *, limit: int, weights: dict[str, float], k: int) -> list[tuple[uuid.UUID, float, dict]]:
@@ -545,31 +605,33 @@ def memory_search(
     limit = clean_limit(limit, default=10, maximum=settings.PICARD_SEARCH_MAX_LIMIT)
     mode = clean_search_mode(mode)
     filters = filters or MemoryFilters()
-    parts = visible_parts(actor=actor, filters=filters)
+    parts = _part_sql(visible_parts(actor=actor, filters=filters))
     details: dict = {"mode": mode}
     if mode == "keyword":
-        hits = _hydrate(_keyword_ids(parts, actor=actor, query=query, limit=limit, filters=filters), channel="keyword")
+        pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=limit, filters=filters)}
+        hits = _hydrate(_rank(pieces, limit=limit)["keyword"], channel="keyword")
     elif mode == "semantic":
         provider = active_provider()
-        scored = _semantic_ids(
-            parts, query_vector=provider.embed_query(query), model_name=provider.name,
+        pieces = {"semantic": _semantic_pieces(
+            parts, vector=_vector_literal(provider.embed_query(query)), model_name=provider.name,
             dimensions=provider.dimensions, limit=limit, filters=filters,
-        )
-        hits = _hydrate(scored, channel="semantic")
+        )}
+        hits = _hydrate(_rank(pieces, limit=limit)["semantic"], channel="semantic")
     else:
         config = settings.PICARD_SEARCH_HYBRID
         depth = max(limit, int(config["depth"]))
-        rankings = {"keyword": _keyword_ids(parts, actor=actor, query=query, limit=depth, filters=filters)}
+        pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=depth, filters=filters)}
         provider = active_provider()
         try:
             vector = provider.embed_query(query)
         except EmbeddingUnavailable:
             details["degraded"] = "embedding_unavailable"
         else:
-            rankings["semantic"] = _semantic_ids(
-                parts, query_vector=vector, model_name=provider.name, dimensions=provider.dimensions, limit=depth, filters=filters,
+            pieces["semantic"] = _semantic_pieces(
+                parts, vector=_vector_literal(vector), model_name=provider.name, dimensions=provider.dimensions,
+                limit=depth, filters=filters,
             )
-        fused = fuse(rankings, limit=limit, config=config)
+        fused = fuse(_rank(pieces, limit=depth), limit=limit, config=config)
         hits = _hydrate([(memory_id, score) for memory_id, score, _ in fused], channel=None)
         for hit, (_, _, sources) in zip(hits, fused):
             hit.sources = sources
