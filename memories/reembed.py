@@ -32,12 +32,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from memories.embeddings import EmbeddingProvider, EmbeddingUnavailable, build_provider, get_provider
@@ -100,6 +103,33 @@ def embedding_state(*, lock: str | None = None) -> EmbeddingState | None:
     clause = {"share": "FOR SHARE", "update": "FOR UPDATE"}[lock]
     rows = list(EmbeddingState.objects.raw(f"SELECT * FROM memories_embeddingstate WHERE id = 1 {clause}"))
     return rows[0] if rows else None
+
+
+_search_state: list = []  # [(valid until, state)]: what searches last read
+
+
+def search_provider() -> EmbeddingProvider:
+    """``active_provider()`` for searches, with the state row read at most once every
+    ``STATE_CACHE_SECONDS`` per process (every search needs it; it changes only when a
+    switch completes). A switch made in this process is seen at once; another process
+    (``manage.py reembed``) is noticed within that time, during which semantic search finds
+    no vectors of the old model and hybrid search answers from keywords."""
+    now = time.monotonic()
+    if not _search_state or _search_state[0][0] <= now:
+        _search_state[:] = [(now + STATE_CACHE_SECONDS, embedding_state())]
+    return active_provider(_search_state[0][1])
+
+
+STATE_CACHE_SECONDS = 5.0
+
+
+def search_state_forget() -> None:
+    _search_state.clear()
+
+
+@receiver(post_save, sender=EmbeddingState)
+def _forget_search_state(**kwargs) -> None:
+    search_state_forget()
 
 
 _warned: set = set()

@@ -22,7 +22,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from memories.embeddings import get_provider  # noqa: F401  (kept for callers patching it)
-from memories.reembed import active_provider
+from memories.reembed import search_provider, search_state_forget
 from memories.models import Memory
 from memories.validation import clean_permission, clean_tags, clean_uuid, parse_iso_datetime
 from picard.exceptions import NotFound, ValidationError
@@ -312,9 +312,11 @@ def _public_index_pays_off_cached(*, model_name: str) -> bool:
 
 
 def search_caches_clear() -> None:
-    """Forget what searches cache per process (public keyword statistics, the index choice)."""
+    """Forget what searches cache per process (public keyword statistics, the index choice,
+    the embedding state)."""
     _public_stats.clear()
     _index_pays_off.clear()
+    search_state_forget()
 
 
 def _semantic_pieces(parts: dict[str, Piece], *, vector: str, model_name: str, dimensions: int, limit: int,
@@ -611,7 +613,7 @@ def memory_search(
         pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=limit, filters=filters)}
         hits = _hydrate(_rank(pieces, limit=limit)["keyword"], channel="keyword")
     elif mode == "semantic":
-        provider = active_provider()
+        provider = search_provider()
         pieces = {"semantic": _semantic_pieces(
             parts, vector=_vector_literal(provider.embed_query(query)), model_name=provider.name,
             dimensions=provider.dimensions, limit=limit, filters=filters,
@@ -621,7 +623,7 @@ def memory_search(
         config = settings.PICARD_SEARCH_HYBRID
         depth = max(limit, int(config["depth"]))
         pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=depth, filters=filters)}
-        provider = active_provider()
+        provider = search_provider()
         try:
             vector = provider.embed_query(query)
         except EmbeddingUnavailable:

@@ -266,6 +266,19 @@ def test_disabled_clients_tokens_stop_working_and_it_gets_no_new_ones(live_serve
     assert token_for(alice)["access_token"]
 
 
+def test_a_disabled_clients_token_is_refused_even_if_it_was_not_revoked(live_server, alice, token_for, oauth_app):
+    """The policy alone stops a token (client_disable also revokes them: belt and braces).
+    The token lookup reads the policy in the same query."""
+    from oauth.models import ClientPolicy
+
+    token = token_for(alice)
+    assert call_tool(live_server.url, token["access_token"], "retrieve_memories", {}).status_code == 200
+    ClientPolicy.objects.update_or_create(application=oauth_app.application, defaults={"disabled": True})
+    assert call_tool(live_server.url, token["access_token"], "retrieve_memories", {}).status_code == 401
+    ClientPolicy.objects.filter(application=oauth_app.application).update(disabled=False)
+    assert call_tool(live_server.url, token["access_token"], "retrieve_memories", {}).status_code == 200
+
+
 def test_inactive_users_tokens_are_refused(live_server, alice, token_for):
     token = token_for(alice)
     alice.is_active = False

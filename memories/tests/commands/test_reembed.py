@@ -50,6 +50,9 @@ def test_switch_keeps_search_on_old_vectors_then_switches_atomically(corpus, ali
     assert len(rows) == 41
     assert {(m.embedding_model, len(m.embedding), m.embedding_next_model) for m in rows} == {("hash:128", 128, None)}
     assert _search_ids(alice, "topic3 harbour") == before | {during.id}
+    # Semantic search, whose model choice is cached per process, follows the switch at once.
+    semantic = selectors.memory_search(actor=alice, query="topic3 harbour", limit=50, mode="semantic")
+    assert {h.memory.id for h in semantic} == before | {during.id}
     assert "configuration names hash:256" in output
 
 
