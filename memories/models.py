@@ -51,6 +51,29 @@ class MemoryQuerySet(models.QuerySet):
             "public": ~Q(owner=actor) & Q(permission=Permission.PUBLIC) & not_expired,
         }
 
+    def visibility_parts_sql(self, actor, *, now=None) -> dict[str, tuple[str, list]]:
+        """``visibility_parts`` (expired memories left out of every part) as plain SQL: each
+        part's memory ids, for raw search statements. The same SQL the ORM compiles the Q
+        form to, written out because compiling it cost ~4 ms per search (a test keeps the
+        two forms equal)."""
+        now = now or timezone.now()
+        group_ids = list(actor.groups.values_list("id", flat=True))
+        not_expired = '("memories_memory"."expires_at" IS NULL OR "memories_memory"."expires_at" > %s)'
+        grant, grant_params = 'U0."user_id" = %s', [actor.pk]
+        if group_ids:
+            grant, grant_params = f'({grant} OR U0."group_id" = ANY(%s))', [actor.pk, group_ids]
+        select = 'SELECT "memories_memory"."id" AS "id" FROM "memories_memory" WHERE '
+        others = 'NOT ("memories_memory"."owner_id" = %s) AND "memories_memory"."permission" = %s AND '
+        return {
+            "own": (select + f'"memories_memory"."owner_id" = %s AND {not_expired}', [actor.pk, now]),
+            "shared": (
+                select + others + not_expired + ' AND EXISTS(SELECT 1 AS "a" FROM "memories_memoryshare" U0 '
+                f'WHERE (U0."memory_id" = ("memories_memory"."id") AND {grant}) LIMIT 1)',
+                [actor.pk, Permission.SHARED.value, now, *grant_params],
+            ),
+            "public": (select + others + not_expired, [actor.pk, Permission.PUBLIC.value, now]),
+        }
+
     def visible_to(self, actor, *, include_own_expired: bool = False, now=None) -> "MemoryQuerySet":
         """Memories ``actor`` may read (see ``visibility_parts``). Anonymous actors see nothing."""
         if actor is None or not getattr(actor, "is_authenticated", False):

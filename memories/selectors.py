@@ -367,15 +367,21 @@ def _rank(pieces: dict[str, list[Piece]], *, limit: int) -> dict[str, Scored]:
     return {channel: _top(scored, limit) for channel, scored in rankings.items()}
 
 
-def _part_sql(parts: dict[str, QuerySet]) -> dict[str, Piece]:
-    """Each part's candidate ids as SQL (compiled once per search, used by both channels)."""
-    return {name: qs.values("id").query.sql_with_params() for name, qs in parts.items()}
+def _part_sql(*, actor, filters: MemoryFilters) -> dict[str, Piece]:
+    """Each part of the visibility rule matching ``filters``, as SQL for its memory ids (made
+    once per search, used by both channels). Without filters, the rule's SQL form
+    (``visibility_parts_sql``); otherwise the ORM compiles it."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return {}
+    if filters == MemoryFilters():
+        return Memory.objects.visibility_parts_sql(actor)
+    return {name: qs.values("id").query.sql_with_params() for name, qs in visible_parts(actor=actor, filters=filters).items()}
 
 
 def memory_semantic_search(*, actor, query_vector, model_name: str, dimensions: int, limit: int, filters: MemoryFilters) -> list[SearchHit]:
     """Cosine top-``limit`` among the memories ``actor`` may see, each part of the
     visibility rule searched with the strategy that is exact for it (see vector_index)."""
-    parts = _part_sql(visible_parts(actor=actor, filters=filters))
+    parts = _part_sql(actor=actor, filters=filters)
     pieces = _semantic_pieces(parts, vector=_vector_literal(query_vector), model_name=model_name,
                               dimensions=dimensions, limit=limit, filters=filters)
     return _hydrate(_rank({"semantic": pieces}, limit=limit)["semantic"], channel="semantic")
@@ -528,7 +534,7 @@ def _keyword_pieces(parts: dict[str, Piece], *, actor, query: str, limit: int, f
 def memory_keyword_search(*, actor, query: str, limit: int, filters: MemoryFilters) -> list[SearchHit]:
     """BM25 top-``limit`` among the memories ``actor`` may see, over keyed term hashes
     (memories.keywords). A query with no index terms (only stop words) finds nothing."""
-    parts = _part_sql(visible_parts(actor=actor, filters=filters))
+    parts = _part_sql(actor=actor, filters=filters)
     pieces = _keyword_pieces(parts, actor=actor, query=query, limit=limit, filters=filters)
     return _hydrate(_rank({"keyword": pieces}, limit=limit)["keyword"], channel="keyword")
 
@@ -607,7 +613,7 @@ def memory_search(
     limit = clean_limit(limit, default=10, maximum=settings.PICARD_SEARCH_MAX_LIMIT)
     mode = clean_search_mode(mode)
     filters = filters or MemoryFilters()
-    parts = _part_sql(visible_parts(actor=actor, filters=filters))
+    parts = _part_sql(actor=actor, filters=filters)
     details: dict = {"mode": mode}
     if mode == "keyword":
         pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=limit, filters=filters)}

@@ -87,6 +87,25 @@ def test_search_finds_exactly_what_the_rule_allows(world, who, mode):
 
 
 @pytest.mark.parametrize("who", sorted(EXPECTED))
+def test_the_rules_sql_form_selects_the_same_memories_part_by_part(world, who):
+    """Search's plain SQL form of the rule (``visibility_parts_sql``) and the Q form agree
+    on every part, for the owner, a user named on a share, a group member and a stranger."""
+    from django.db import connection
+
+    actor = world[who]
+    now = timezone.now()
+    conditions = Memory.objects.visibility_parts(actor, now=now)
+    everything = set()
+    for name, (sql, params) in Memory.objects.visibility_parts_sql(actor, now=now).items():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = {row[0] for row in cursor.fetchall()}
+        assert ids == set(Memory.objects.filter(conditions[name]).values_list("id", flat=True)), name
+        everything |= ids
+    assert _names(world, everything) == EXPECTED[who]
+
+
+@pytest.mark.parametrize("who", sorted(EXPECTED))
 def test_visible_to_queryset_is_the_same_rule(world, who):
     ids = Memory.objects.visible_to(world[who]).values_list("id", flat=True)
     assert _names(world, ids) == EXPECTED[who]
