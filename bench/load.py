@@ -60,19 +60,24 @@ WORDS = (  # tags
 
 
 NOTES = """\
-What one `query_memory` costs (hybrid, the default): the query embedding (local ONNX model,
-~3-4 ms), keyword BM25 and semantic ranking over each part of the visibility rule (own,
-shared with me, others' public — six ranking queries; others' public memories go through
-the HNSW index with `ef_search` 200 and, for keywords, through the query terms' postings
-with cached collection statistics), loading the 10 hits, decrypting them and one activity
-row: about 15 SQL statements (bounded by a test), roughly half the CPU in PostgreSQL and
-half in Python. On 2 cores that caps one process well below the issue's 200 req/s target;
-the fixes so far (connection pool, MCP calls no longer serialised on one thread, cheaper
-public keyword and shared-memory plans) are in the git log with their before/after figures.
-Several workers (`--workers 2`, docs/deployment.md §5) let Python use both cores. For
-comparison, the figures before these fixes (2026-11-23, 39,426 memories of one user, load
-average ~15): query_memory 9.6 req/s via REST and 2.5 via MCP, submit_memory 34.7, list
-page 13.7."""
+What one `query_memory` costs now (hybrid, the default): the token check (one query, the
+client's policy included), the user's groups, the query embedding (local ONNX model, ~3 ms),
+ONE ranking statement (keyword BM25 and cosine over own, shared-with-me and others' public
+memories; others' public memories through the HNSW index with `ef_search` 200 and, for
+keywords, through a partial covering index of public postings), loading the 10 hits,
+decrypting them, the activity row and the per-token rate counter. Measured one request at a
+time on this data (`/proc` CPU of the server and of PostgreSQL): about 17 ms of Python and
+20 ms of PostgreSQL CPU per hybrid request, down from 31 + 51 ms at the start of the
+2026-11-24 session. Under 32 concurrent clients both grow by about a third (thread and GIL
+contention in Python, 20 busy PostgreSQL backends on 2 cores), and the two cores are
+saturated at about 50 ms of CPU per request. That is what bounds throughput here, well
+below the issue's 200 (REST) / 100 (MCP) req/s; a second uvicorn worker does not help on 2
+cores (`--workers 2` gives the same figures). The load generator is a minimal keep-alive
+HTTP/1.1 client (about 0.3 ms of CPU per request, measured) so that it takes almost nothing
+from the server. Earlier figures: 2026-11-24 01:04 UTC (before this session's changes,
+httpx load generator) query_memory 23.8 req/s via REST and 22.8 via MCP, submit_memory
+52.4, list page 15.5; 2026-11-23 (39,426 memories of one user, load average ~15)
+query_memory 9.6 and 2.5, submit_memory 34.7, list page 13.7."""
 
 
 def _free_port() -> int:
