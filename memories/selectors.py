@@ -7,6 +7,7 @@ not exist.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import json
 import re
@@ -244,9 +245,35 @@ def _top(scored: Scored, limit: int) -> Scored:
     return sorted(scored, key=lambda pair: (-pair[1], str(pair[0])))[:limit]
 
 
+@functools.cache
+def _hit_query() -> tuple[str, list, list]:
+    """Loading search hits: the memories (without their vectors) and their owners."""
+    from picard import rowload
+
+    user_model = get_user_model()
+    memory_fields = rowload.fields_of(Memory, exclude=("embedding", "embedding_next"))
+    owner_fields = rowload.fields_of(user_model)
+    sql = (f"SELECT {rowload.columns('m', memory_fields)}, {rowload.columns('u', owner_fields)} "
+           f'FROM memories_memory m JOIN "{user_model._meta.db_table}" u ON u."{user_model._meta.pk.column}" = m.owner_id '
+           "WHERE m.id = ANY(%s)")
+    return sql, memory_fields, owner_fields
+
+
 def _hydrate(scored: Scored, *, channel: str | None) -> list[SearchHit]:
-    """Memory rows for ranked ids, in order (the vector columns are not loaded)."""
-    rows = Memory.objects.select_related("owner").defer("embedding", "embedding_next").in_bulk([memory_id for memory_id, _ in scored])
+    """Memory rows (with their owners, without the vector columns) for ranked ids, in order."""
+    from picard import rowload
+
+    if not scored:
+        return []
+    sql, memory_fields, owner_fields = _hit_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[memory_id for memory_id, _ in scored]])
+        found = cursor.fetchall()
+    rows = {}
+    for row in found:
+        memory = rowload.instance(Memory, memory_fields, row[:len(memory_fields)])
+        rowload.attach(memory, "owner", rowload.instance(get_user_model(), owner_fields, row[len(memory_fields):]))
+        rows[memory.id] = memory
     return [
         SearchHit(memory=rows[memory_id], score=round(score, 6), sources={channel: round(score, 6)} if channel else {})
         for memory_id, score in scored
@@ -259,22 +286,23 @@ def _vector_literal(vector) -> str:
     return "[" + ",".join(map(repr, (float(x) for x in vector))) + "]"
 
 
-def _semantic_piece(part: Piece, *, vector: str, model_name: str, dimensions: int, limit: int, use_index: bool) -> Piece:
-    """Cosine top-``limit`` within one part (its candidate ids ``part``). ``use_index``: order
-    by the expression the model's partial HNSW index is built on (others' public memories;
-    PostgreSQL folds the candidate condition into the index scan's filter), else by the
-    uncast column, which no index matches: an exact scan of the part's rows."""
+def _semantic_piece(part: Piece, *, model_name: str, dimensions: int, limit: int, use_index: bool) -> Piece:
+    """Cosine top-``limit`` within one part (its candidate ids ``part``), against the query
+    vector ``qv.v`` that ``_rank`` sends once. ``use_index``: order by the expression the
+    model's partial HNSW index is built on (others' public memories; PostgreSQL folds the
+    candidate condition into the index scan's filter), else by the uncast column, which no
+    index matches: an exact scan of the part's rows."""
     candidates, params = part
     if use_index:
         dims = int(dimensions)
-        distance = f"m.embedding::vector({dims}) <=> %s::vector({dims})"
+        distance = f"m.embedding::vector({dims}) <=> (SELECT v FROM qv)::vector({dims})"
         where = "m.permission = 'public' AND m.embedding_model = %s"
     else:
-        distance = "m.embedding <=> %s::vector"
+        distance = "m.embedding <=> (SELECT v FROM qv)"
         where = "m.embedding_model = %s"
     sql = (f"SELECT m.id, 1 - ({distance}) AS score FROM memories_memory m "
            f"WHERE {where} AND m.id IN ({candidates}) ORDER BY {distance}, m.id LIMIT %s")
-    return sql, [vector, model_name, *params, vector, limit]
+    return sql, [model_name, *params, limit]
 
 
 def public_index_pays_off(*, model_name: str) -> bool:
@@ -319,7 +347,7 @@ def search_caches_clear() -> None:
     search_state_forget()
 
 
-def _semantic_pieces(parts: dict[str, Piece], *, vector: str, model_name: str, dimensions: int, limit: int,
+def _semantic_pieces(parts: dict[str, Piece], *, model_name: str, dimensions: int, limit: int,
                      filters: MemoryFilters) -> list[Piece]:
     """Each part of the visibility rule with its own strategy (see vector_index):
 
@@ -333,14 +361,14 @@ def _semantic_pieces(parts: dict[str, Piece], *, vector: str, model_name: str, d
     pieces = []
     for name, part in parts.items():
         use_index = name == "public" and not filters.owner_id and _public_index_pays_off_cached(model_name=model_name)
-        pieces.append(_semantic_piece(part, vector=vector, model_name=model_name, dimensions=dimensions,
-                                      limit=limit, use_index=use_index))
+        pieces.append(_semantic_piece(part, model_name=model_name, dimensions=dimensions, limit=limit, use_index=use_index))
     return pieces
 
 
-def _rank(pieces: dict[str, list[Piece]], *, limit: int) -> dict[str, Scored]:
+def _rank(pieces: dict[str, list[Piece]], *, limit: int, vector=None) -> dict[str, Scored]:
     """Run every channel's ranking of every part as ONE statement (one round trip), and give
-    each channel's top ``limit`` over its parts. Each piece returns ``(id, score)``.
+    each channel's top ``limit`` over its parts. Each piece returns ``(id, score)``; the
+    semantic pieces read the query ``vector`` from the statement's ``qv`` (sent once).
 
     ``hnsw.ef_search`` and ``hnsw.iterative_scan`` are set for this statement only: sent in
     one simple-protocol message, ``SET LOCAL`` and the query share PostgreSQL's implicit
@@ -353,9 +381,12 @@ def _rank(pieces: dict[str, list[Piece]], *, limit: int) -> dict[str, Scored]:
     rankings: dict[str, Scored] = {channel: [] for channel in pieces}
     if not selects:
         return rankings
+    query_vector = ""
+    if vector is not None:
+        query_vector, params = "WITH qv AS (SELECT %s::vector AS v) ", [_vector_literal(vector), *params]
     ef_search = max(settings.PICARD_SEARCH_HNSW_EF_SEARCH, 2 * limit)
     sql = (f"SET LOCAL hnsw.ef_search = {int(ef_search)}; SET LOCAL hnsw.iterative_scan = relaxed_order; "
-           + " UNION ALL ".join(selects))
+           + query_vector + " UNION ALL ".join(selects))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         raw = cursor.cursor
@@ -382,9 +413,8 @@ def memory_semantic_search(*, actor, query_vector, model_name: str, dimensions: 
     """Cosine top-``limit`` among the memories ``actor`` may see, each part of the
     visibility rule searched with the strategy that is exact for it (see vector_index)."""
     parts = _part_sql(actor=actor, filters=filters)
-    pieces = _semantic_pieces(parts, vector=_vector_literal(query_vector), model_name=model_name,
-                              dimensions=dimensions, limit=limit, filters=filters)
-    return _hydrate(_rank({"semantic": pieces}, limit=limit)["semantic"], channel="semantic")
+    pieces = _semantic_pieces(parts, model_name=model_name, dimensions=dimensions, limit=limit, filters=filters)
+    return _hydrate(_rank({"semantic": pieces}, limit=limit, vector=query_vector)["semantic"], channel="semantic")
 
 
 _KEYWORD_SQL = """
@@ -620,26 +650,26 @@ def memory_search(
         hits = _hydrate(_rank(pieces, limit=limit)["keyword"], channel="keyword")
     elif mode == "semantic":
         provider = search_provider()
+        vector = provider.embed_query(query)
         pieces = {"semantic": _semantic_pieces(
-            parts, vector=_vector_literal(provider.embed_query(query)), model_name=provider.name,
-            dimensions=provider.dimensions, limit=limit, filters=filters,
+            parts, model_name=provider.name, dimensions=provider.dimensions, limit=limit, filters=filters,
         )}
-        hits = _hydrate(_rank(pieces, limit=limit)["semantic"], channel="semantic")
+        hits = _hydrate(_rank(pieces, limit=limit, vector=vector)["semantic"], channel="semantic")
     else:
         config = settings.PICARD_SEARCH_HYBRID
         depth = max(limit, int(config["depth"]))
         pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=depth, filters=filters)}
         provider = search_provider()
+        vector = None
         try:
             vector = provider.embed_query(query)
         except EmbeddingUnavailable:
             details["degraded"] = "embedding_unavailable"
         else:
             pieces["semantic"] = _semantic_pieces(
-                parts, vector=_vector_literal(vector), model_name=provider.name, dimensions=provider.dimensions,
-                limit=depth, filters=filters,
+                parts, model_name=provider.name, dimensions=provider.dimensions, limit=depth, filters=filters,
             )
-        fused = fuse(_rank(pieces, limit=depth), limit=limit, config=config)
+        fused = fuse(_rank(pieces, limit=depth, vector=vector), limit=limit, config=config)
         hits = _hydrate([(memory_id, score) for memory_id, score, _ in fused], channel=None)
         for hit, (_, _, sources) in zip(hits, fused):
             hit.sources = sources

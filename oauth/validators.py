@@ -3,20 +3,41 @@ obtain tokens, or use the tokens it had; an inactive user's tokens are refused."
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
 
-from django.db.models import Exists, OuterRef
-from oauth2_provider.models import get_access_token_model
+from django.contrib.auth import get_user_model
+from django.db import connection
+from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from oauth.models import ClientPolicy
+from picard import rowload
 
 
 def application_disabled(application) -> bool:
     if application is None or application.pk is None:
         return False
     return ClientPolicy.objects.filter(application_id=application.pk, disabled=True).exists()
+
+
+@functools.cache
+def _token_query() -> tuple[str, list]:
+    """The access-token lookup's SQL (token, application, user, client disabled?) and, per
+    model, the fields its columns hold."""
+    token_model, application_model, user_model = get_access_token_model(), get_application_model(), get_user_model()
+    parts = [(model, rowload.fields_of(model)) for model in (token_model, application_model, user_model)]
+    selected = ", ".join(rowload.columns(alias, fields) for alias, (_, fields) in zip(("t", "a", "u"), parts))
+    sql = (
+        f'SELECT {selected}, EXISTS(SELECT 1 FROM "{ClientPolicy._meta.db_table}" p '
+        f'WHERE p."application_id" = t."application_id" AND p."disabled") '
+        f'FROM "{token_model._meta.db_table}" t '
+        f'LEFT JOIN "{application_model._meta.db_table}" a ON a."{application_model._meta.pk.column}" = t."application_id" '
+        f'LEFT JOIN "{user_model._meta.db_table}" u ON u."{user_model._meta.pk.column}" = t."user_id" '
+        'WHERE t."token_checksum" = %s LIMIT 1'
+    )
+    return sql, parts
 
 
 class PicardOAuth2Validator(OAuth2Validator):
@@ -38,15 +59,26 @@ class PicardOAuth2Validator(OAuth2Validator):
         return True
 
     def _load_access_token(self, token):
-        """DOT's lookup (by the token's SHA-256, with its application and user), which also
-        reads whether the client is disabled: one query per request instead of two."""
+        """DOT's lookup (the token by its SHA-256, with its application and user) plus whether
+        the client is disabled, in one statement written out once: compiling the ORM query
+        (three models, a subquery) was a quarter of a request's Python time. Rows become
+        model instances with the fields' own converters, as the ORM would make them."""
+        sql, parts = _token_query()
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        disabled = ClientPolicy.objects.filter(application_id=OuterRef("application_id"), disabled=True)
-        rows = list(
-            get_access_token_model().objects.select_related("application", "user")
-            .annotate(picard_client_disabled=Exists(disabled)).filter(token_checksum=checksum)[:1]
-        )
-        return rows[0] if rows else None
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [checksum])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        instances, start = [], 0
+        for model, fields in parts:
+            instances.append(rowload.instance(model, fields, row[start:start + len(fields)]))
+            start += len(fields)
+        access_token, application, user = instances
+        rowload.attach(access_token, "application", application)
+        rowload.attach(access_token, "user", user)
+        access_token.picard_client_disabled = bool(row[start])
+        return access_token
 
     def validate_bearer_token(self, token, scopes, request):
         if not super().validate_bearer_token(token, scopes, request):

@@ -173,3 +173,22 @@ def test_the_askers_own_public_memories_are_ranked_once(public_corpus, cached_st
     own = services.memory_create(actor=public_corpus, text="my zeppelin model kit", permission="public")
     hits = selectors.memory_search(actor=public_corpus, query="zeppelin", mode="keyword")
     assert [hit.memory.id for hit in hits] == [own.id]
+
+
+def test_hits_are_loaded_like_the_orm_would_with_their_owners_and_without_vectors(public_corpus, bob):
+    """Search loads its hits with one hand-written statement (picard.rowload): the same field
+    values as the ORM, the owner already attached, the vector columns left deferred."""
+    from memories.models import Memory
+
+    tagged = services.memory_create(actor=bob, text="espresso tasting notes", permission="public", tags=["coffee"],
+                                    metadata={"place": "Porto", "rating": 4})
+    [hit] = [h for h in selectors.memory_search(actor=public_corpus, query="espresso tasting", mode="keyword") if h.memory.id == tagged.id]
+    expected = Memory.objects.get(pk=tagged.pk)
+    for field in Memory._meta.concrete_fields:
+        if field.name not in ("embedding", "embedding_next"):
+            assert getattr(hit.memory, field.attname) == getattr(expected, field.attname), field.name
+    assert hit.memory.text == "espresso tasting notes"
+    assert {"embedding", "embedding_next"} <= hit.memory.get_deferred_fields()
+    with CaptureQueriesContext(connection) as queries:
+        assert hit.memory.owner.username == bob.username
+    assert len(queries) == 0
