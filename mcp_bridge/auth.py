@@ -15,7 +15,6 @@ repeated inside every tool (``mcp_bridge.server``).
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,27 +104,13 @@ def _bound_to_this_resource(resources: Any) -> bool:
     return any(isinstance(r, str) and r.rstrip("/") == wanted for r in resources)
 
 
-def _application_disabled(application) -> bool:
-    """Issue 3's per-client kill switch, when that app provides one."""
-    try:
-        from oauth.validators import application_disabled
-    except ImportError:
-        return False
-    return application_disabled(application)
-
-
 def verify_token(raw: str) -> VerifiedToken | None:
     """Check a bearer token against the database. Synchronous (Django ORM)."""
-    from oauth2_provider.models import get_access_token_model
+    from oauth.validators import access_token_load
 
     if not raw or len(raw) > 4096:
         return None
-    checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    token = (
-        get_access_token_model().objects.select_related("user", "application")
-        .filter(token_checksum=checksum)
-        .first()
-    )
+    token = access_token_load(raw)  # with its user, application and the client's disabled flag
     if token is None:
         return None
     if token.is_expired():
@@ -135,7 +120,7 @@ def verify_token(raw: str) -> VerifiedToken | None:
     if not _bound_to_this_resource(token.resource):
         logger.info("refused an MCP bearer token not bound to %s (resource=%r)", settings.PICARD_MCP_RESOURCE, token.resource)
         return None
-    if token.application is not None and _application_disabled(token.application):
+    if token.picard_client_disabled:  # the per-client kill switch (oauth.models.ClientPolicy)
         return None
     return VerifiedToken(
         user_id=token.user_id,

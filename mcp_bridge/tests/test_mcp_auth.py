@@ -45,7 +45,7 @@ def test_no_token_gets_401_pointing_at_resource_metadata_and_scopes(mcp_server):
     assert httpx.delete(mcp_server.mcp_url).status_code == 401
 
 
-@pytest.mark.parametrize("case", ["garbage", "expired", "other_resource", "unbound", "revoked", "inactive_user", "basic_auth"])
+@pytest.mark.parametrize("case", ["garbage", "expired", "other_resource", "unbound", "revoked", "inactive_user", "disabled_client", "basic_auth"])
 def test_invalid_tokens_are_refused_with_invalid_token(mcp_server, make_token, alice, case):
     from oauth2_provider.models import get_access_token_model
 
@@ -64,6 +64,11 @@ def test_invalid_tokens_are_refused_with_invalid_token(mcp_server, make_token, a
         token = make_token(alice)
         alice.is_active = False
         alice.save(update_fields=["is_active"])
+    elif case == "disabled_client":  # the policy alone, without revoking the token
+        from oauth.models import ClientPolicy
+
+        token = make_token(alice)
+        ClientPolicy.objects.create(application=get_access_token_model().objects.get(user=alice).application, disabled=True)
     if case == "basic_auth":
         response = httpx.post(mcp_server.mcp_url, json=INIT, headers={**ACCEPT, "Authorization": "Basic YWxpY2U6cHc="})
     else:
