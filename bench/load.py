@@ -66,9 +66,9 @@ ONE ranking statement (keyword BM25 and cosine over own, shared-with-me and othe
 memories; others' public memories through the HNSW index with `ef_search` 200 and, for
 keywords, through a partial covering index of public postings), loading the 10 hits,
 decrypting them, the activity row and the per-token rate counter. Measured one request at a
-time on this data (`/proc` CPU of the server and of PostgreSQL): about 17 ms of Python and
-20 ms of PostgreSQL CPU per hybrid request, down from 31 + 51 ms at the start of the
-2026-11-24 session. Under 32 concurrent clients both grow by about a third (thread and GIL
+time on this data (`/proc` CPU of the server and of PostgreSQL): about 15 ms of Python and
+20 ms of PostgreSQL CPU per hybrid request through either door, down from 31 + 51 ms (REST)
+at the start of the 2026-11-24 session. Under 32 concurrent clients both grow by about a third (thread and GIL
 contention in Python, 20 busy PostgreSQL backends on 2 cores), and the two cores are
 saturated at about 50 ms of CPU per request. That is what bounds throughput here, well
 below the issue's 200 (REST) / 100 (MCP) req/s; a second uvicorn worker does not help on 2
