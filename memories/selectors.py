@@ -26,6 +26,7 @@ from memories.embeddings import get_provider  # noqa: F401  (kept for callers pa
 from memories.reembed import search_provider, search_state_forget
 from memories.models import Memory
 from memories.validation import clean_permission, clean_tags, clean_uuid, parse_iso_datetime
+from picard import rowload
 from picard.exceptions import NotFound, ValidationError
 
 SORTS = {
@@ -246,10 +247,8 @@ def _top(scored: Scored, limit: int) -> Scored:
 
 
 @functools.cache
-def _hit_query() -> tuple[str, list, list]:
+def _hit_query() -> tuple[str, tuple, tuple]:
     """Loading search hits: the memories (without their vectors) and their owners."""
-    from picard import rowload
-
     user_model = get_user_model()
     memory_fields = rowload.fields_of(Memory, exclude=("embedding", "embedding_next"))
     owner_fields = rowload.fields_of(user_model)
@@ -261,8 +260,6 @@ def _hit_query() -> tuple[str, list, list]:
 
 def _hydrate(scored: Scored, *, channel: str | None) -> list[SearchHit]:
     """Memory rows (with their owners, without the vector columns) for ranked ids, in order."""
-    from picard import rowload
-
     if not scored:
         return []
     sql, memory_fields, owner_fields = _hit_query()
