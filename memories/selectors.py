@@ -629,7 +629,7 @@ def memory_search(
 
     ``mode``: ``semantic`` (cosine similarity of embeddings; ``score`` is the cosine),
     ``keyword`` (BM25 over keyed term hashes; ``score`` is BM25), or ``hybrid`` (the
-    default: both channels fused by weighted reciprocal rank; ``score`` in 0–1). Every
+    default: both channels fused as ``PICARD_SEARCH_FUSION`` says; ``score`` in 0–1). Every
     hit's ``sources`` holds each channel's own score. If the embedding service is down,
     hybrid search still answers from the keyword channel."""
     from memories.activity import activity_record
@@ -640,19 +640,15 @@ def memory_search(
     limit = clean_limit(limit, default=10, maximum=settings.PICARD_SEARCH_MAX_LIMIT)
     mode = clean_search_mode(mode)
     filters = filters or MemoryFilters()
-    parts = _part_sql(actor=actor, filters=filters)
     details: dict = {"mode": mode}
     if mode == "keyword":
-        pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=limit, filters=filters)}
-        hits = _hydrate(_rank(pieces, limit=limit)["keyword"], channel="keyword")
+        hits = memory_keyword_search(actor=actor, query=query, limit=limit, filters=filters)
     elif mode == "semantic":
         provider = search_provider()
-        vector = provider.embed_query(query)
-        pieces = {"semantic": _semantic_pieces(
-            parts, model_name=provider.name, dimensions=provider.dimensions, limit=limit, filters=filters,
-        )}
-        hits = _hydrate(_rank(pieces, limit=limit, vector=vector)["semantic"], channel="semantic")
+        hits = memory_semantic_search(actor=actor, query_vector=provider.embed_query(query), model_name=provider.name,
+                                      dimensions=provider.dimensions, limit=limit, filters=filters)
     else:
+        parts = _part_sql(actor=actor, filters=filters)
         config = settings.PICARD_SEARCH_HYBRID
         depth = max(limit, int(config["depth"]))
         pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=depth, filters=filters)}
