@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +45,7 @@ from django.utils import timezone
 from memories.embeddings import EmbeddingProvider, EmbeddingUnavailable, build_provider, get_provider
 from memories.models import EmbeddingState, Memory
 from picard.exceptions import Conflict, ValidationError
+from picard.ttlcache import TimedCache
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,8 @@ def embedding_state(*, lock: str | None = None) -> EmbeddingState | None:
     return rows[0] if rows else None
 
 
-_search_state: list = []  # [(valid until, state)]: what searches last read
+STATE_CACHE_SECONDS = 5.0
+_search_state = TimedCache()  # what searches last read of the state row
 
 
 def search_provider() -> EmbeddingProvider:
@@ -114,13 +115,7 @@ def search_provider() -> EmbeddingProvider:
     switch completes). A switch made in this process is seen at once; another process
     (``manage.py reembed``) is noticed within that time, during which semantic search finds
     no vectors of the old model and hybrid search answers from keywords."""
-    now = time.monotonic()
-    if not _search_state or _search_state[0][0] <= now:
-        _search_state[:] = [(now + STATE_CACHE_SECONDS, embedding_state())]
-    return active_provider(_search_state[0][1])
-
-
-STATE_CACHE_SECONDS = 5.0
+    return active_provider(_search_state.get("state", embedding_state, seconds=STATE_CACHE_SECONDS))
 
 
 def search_state_forget() -> None:

@@ -27,6 +27,7 @@ from memories.reembed import search_provider, search_state_forget
 from memories.models import Memory
 from memories.validation import clean_permission, clean_tags, clean_uuid, parse_iso_datetime
 from picard import rowload
+from picard.ttlcache import TimedCache
 from picard.exceptions import NotFound, ValidationError
 
 SORTS = {
@@ -321,26 +322,14 @@ def public_index_pays_off(*, model_name: str) -> bool:
     return row is not None and row[0] > threshold
 
 
-_index_pays_off: dict[tuple[str, int], tuple[float, bool]] = {}  # (model, threshold) -> (valid until, answer)
-
-
-def _public_index_pays_off_cached(*, model_name: str) -> bool:
-    """``public_index_pays_off``, asked again at most once a minute per process (it changes
-    only as the public collection grows past the threshold)."""
-    now = time.monotonic()
-    key = (model_name, settings.PICARD_SEARCH_EXACT_MAX_ROWS)
-    cached = _index_pays_off.get(key)
-    if cached is None or cached[0] <= now:
-        cached = (now + 60.0, public_index_pays_off(model_name=model_name))
-        _index_pays_off[key] = cached
-    return cached[1]
+_index_choice = TimedCache()  # (model, threshold) -> public_index_pays_off, asked at most once a minute
 
 
 def search_caches_clear() -> None:
     """Forget what searches cache per process (public keyword statistics, the index choice,
     the embedding state)."""
     _public_stats.clear()
-    _index_pays_off.clear()
+    _index_choice.clear()
     search_state_forget()
 
 
@@ -357,7 +346,10 @@ def _semantic_pieces(parts: dict[str, Piece], *, model_name: str, dimensions: in
     """
     pieces = []
     for name, part in parts.items():
-        use_index = name == "public" and not filters.owner_id and _public_index_pays_off_cached(model_name=model_name)
+        # The answer changes only as the public collection grows past the threshold.
+        use_index = name == "public" and not filters.owner_id and _index_choice.get(
+            (model_name, settings.PICARD_SEARCH_EXACT_MAX_ROWS), lambda: public_index_pays_off(model_name=model_name), seconds=60.0,
+        )
         pieces.append(_semantic_piece(part, model_name=model_name, dimensions=dimensions, limit=limit, use_index=use_index))
     return pieces
 
