@@ -115,6 +115,8 @@ class Memory(models.Model):
             models.Index(fields=["owner", "-created_at"], name="memory_owner_created"),
             models.Index(fields=["owner", "-updated_at"], name="memory_owner_updated"),
             models.Index(fields=["permission", "-created_at"], name="memory_perm_created"),
+            # Listing others' public memories by last change (get_memories sort=updated).
+            models.Index(fields=["permission", "-updated_at"], name="memory_perm_updated"),
             models.Index(fields=["expires_at"], name="memory_expires", condition=Q(expires_at__isnull=False)),
             models.Index(fields=["embedding_model"], name="memory_embedding_model"),
             GinIndex(fields=["tags"], name="memory_tags_gin"),
