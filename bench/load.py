@@ -66,18 +66,24 @@ ONE ranking statement (keyword BM25 and cosine over own, shared-with-me and othe
 memories; others' public memories through the HNSW index with `ef_search` 200 and, for
 keywords, through a partial covering index of public postings), loading the 10 hits,
 decrypting them, the activity row and the per-token rate counter. Measured one request at a
-time on this data (`/proc` CPU of the server and of PostgreSQL): about 15 ms of Python and
-20 ms of PostgreSQL CPU per hybrid request through either door, down from 31 + 51 ms (REST)
-at the start of the 2026-11-24 session. Under 32 concurrent clients both grow by about a third (thread and GIL
-contention in Python, 20 busy PostgreSQL backends on 2 cores), and the two cores are
-saturated at about 50 ms of CPU per request. That is what bounds throughput here, well
-below the issue's 200 (REST) / 100 (MCP) req/s; a second uvicorn worker does not help on 2
-cores (`--workers 2` gives the same figures). The load generator is a minimal keep-alive
-HTTP/1.1 client (about 0.3 ms of CPU per request, measured) so that it takes almost nothing
-from the server. Earlier figures: 2026-11-24 01:04 UTC (before this session's changes,
-httpx load generator) query_memory 23.8 req/s via REST and 22.8 via MCP, submit_memory
-52.4, list page 15.5; 2026-11-23 (39,426 memories of one user, load average ~15)
-query_memory 9.6 and 2.5, submit_memory 34.7, list page 13.7."""
+time on this data (`/proc` CPU of the server and of PostgreSQL): about 17 ms of Python and
+22 ms of PostgreSQL CPU per hybrid request through either door (31 + 51 ms at the start of
+the 2026-11-24 sessions); PostgreSQL spends 9–12 ms of that planning and running the
+ranking statement. Under 32 concurrent clients both grow by about a third and the two
+cores are saturated; `--workers 2` gives the same figures.
+
+The reference rows are the same server doing less, and show its ceiling on this machine:
+one uvicorn process (`make run`) uses at most one core for Python, and an empty `GET
+/healthz` already costs ~3 ms of it (Django, the middleware, uvicorn), hence ~250 req/s;
+MCP `tools/list` (the token check and the MCP SDK, no search) ~110 req/s; `get_memories`
+(token, 10 rows) ~50 req/s. The issue's targets (query_memory ≥ 200 req/s via REST, ≥ 100
+via MCP) are four times what this server gives a REST request that checks a token and
+searches nothing, and within 10 % of an MCP request that does no work; 200 req/s on 2 cores leaves 10 ms of CPU per request for Python and PostgreSQL together,
+less than the ranking statement plus the query embedding alone. The load generator is a
+minimal keep-alive HTTP/1.1 client (about 0.3 ms of CPU per request, measured). Earlier
+figures: 2026-11-24 01:04 UTC (httpx load generator) query_memory 23.8 req/s via REST and
+22.8 via MCP, submit_memory 52.4, list page 15.5; 2026-11-23 (39,426 memories of one user,
+load average ~15) query_memory 9.6 and 2.5, submit_memory 34.7, list page 13.7."""
 
 
 def _free_port() -> int:
@@ -356,6 +362,17 @@ def scenarios(setup: dict):
             "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
             "MCP-Protocol-Version": "2025-06-18"})
 
+    def list_rest(client, token):
+        return post_json(client, "/api/tools", {"tool": "get_memories", "data": {"limit": 10}}, {"Authorization": f"Bearer {token}"})
+
+    def tools_list_mcp(client, token):
+        return post_json(client, "/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {
+            "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-06-18"})
+
+    def healthz(client, token):
+        return client.request("GET", "/healthz")
+
     def list_page(client, session):
         return client.request("GET", "/memories/", headers={"Cookie": f"{setup['session_cookie']}={session}"})
 
@@ -370,6 +387,10 @@ def scenarios(setup: dict):
         ("submit_memory via POST /api/tools", submit_rest, ok),
         ("tools/call query_memory via /mcp", query_mcp, ok_mcp),
         ("memory list page /memories/", list_page, ok),
+        # Reference rows: the same server doing less, to show where its ceiling is.
+        ("reference: get_memories (10 newest visible) via POST /api/tools", list_rest, ok),
+        ("reference: tools/list via /mcp (token check, no search)", tools_list_mcp, ok_mcp),
+        ("reference: GET /healthz (no token, one SELECT 1)", healthz, ok),
     ]
 
 
