@@ -83,6 +83,21 @@ def test_share_with_a_user_and_a_group(client, alice, bob, carol):
     assert "Team lunch on Friday" not in client.get("/memories/?whose=all").content.decode()
 
 
+def test_search_everyone_s_memories_from_the_list_page(client, alice, bob):
+    """A search with "whose: everyone" and no other filter (the plain-SQL visibility rule,
+    with request.user as the actor) finds visible memories of others and nothing private."""
+    services.memory_create(actor=alice, text="My own Lisbon flight notes")
+    services.memory_create(actor=bob, text="Bob's public Lisbon flight tips", permission="public")
+    services.memory_create(actor=bob, text="Bob's private Lisbon flight diary")
+    client.force_login(alice)
+    for mode in ("", "&mode=keyword", "&mode=semantic"):
+        response = client.get(f"/memories/?q=Lisbon+flight&whose=all{mode}")
+        html = response.content.decode()
+        assert response.status_code == 200, mode
+        assert "My own Lisbon flight notes" in html and "public Lisbon flight tips" in html, mode
+        assert "private Lisbon flight diary" not in html, mode
+
+
 def test_search_keyword_tag_and_date_filters(client, alice):
     services.memory_create(actor=alice, text="We booked a flight to Lisbon in May", tags=["travel"])
     services.memory_create(actor=alice, text="Buy oat milk and coffee beans", tags=["shopping"])
