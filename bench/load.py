@@ -247,6 +247,18 @@ def setup_database(args) -> dict:
     }
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM to uvicorn's main process only: with ``--workers`` it stops its workers
+    itself, and a worker that got a second SIGTERM (from a signal to the whole process
+    group) would exit at once, skipping the shutdown that releases the embedded database."""
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
 def start_server(args, port: int) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -489,8 +501,7 @@ def main() -> None:
                 print(f"  first error: {result['first_error']}", flush=True)
             rows.append((name, result))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        stop_server(server)
 
     load_end = os.getloadavg()
     table = [

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -75,7 +76,9 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
             if release_db_on_shutdown:
                 from picard.embedded_db import release
 
-                release()
+                # Off the event loop: it closes Django connections (refused in async code)
+                # and waits for the embedded PostgreSQL to stop.
+                await asyncio.to_thread(release)
             await send({"type": "lifespan.shutdown.complete"})
 
     async def application(scope, receive, send):

