@@ -8,6 +8,7 @@ reads the same values back, so a memory encrypted yesterday still decrypts today
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -28,20 +29,24 @@ def load_or_create(path: Path) -> dict[str, str]:
     """Return the local secrets, creating the file on the very first call only.
 
     Keys missing from an existing file (added by a newer Picard) are appended; existing
-    values are never replaced.
+    values are never replaced. Processes starting together (``--workers N`` on a fresh data
+    folder) take turns under a file lock, so they all use the one set of keys written: a
+    worker holding keys that another overwrote would encrypt memories nobody can read.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    existing: dict[str, str] = {}
-    if path.exists():
-        existing = json.loads(path.read_text())
-    wanted = _generate()
-    missing = {k: v for k, v in wanted.items() if k not in existing}
-    if missing:
-        merged = {**existing, **missing}
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(merged, fh, indent=2)
-        os.replace(tmp, path)
-        existing = merged
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing: dict[str, str] = {}
+        if path.exists():
+            existing = json.loads(path.read_text())
+        wanted = _generate()
+        missing = {k: v for k, v in wanted.items() if k not in existing}
+        if missing:
+            merged = {**existing, **missing}
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(merged, fh, indent=2)
+            os.replace(tmp, path)
+            existing = merged
     return existing
