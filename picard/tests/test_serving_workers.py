@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,25 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from picard.tests.conftest import free_port
+from picard.tests.conftest import uvicorn_with_workers, uvicorn_workers_of
 
-ROOT = Path(__file__).resolve().parents[2]
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
 
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _workers(master: int) -> list[int]:
-    """uvicorn's worker processes (its children, less multiprocessing's resource tracker)."""
-    workers = []
-    for task in Path(f"/proc/{master}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                workers.append(int(pid))
-    return workers
 
 
 def _rpc_result(response: httpx.Response) -> dict:
@@ -59,44 +45,18 @@ def two_workers(transactional_db):
     from django.db import connection
 
     db = connection.settings_dict
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "picard.settings.test",
         "DATABASE_URL": f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}",
-        "PICARD_PUBLIC_URL": url,
         "PICARD_MCP_STATELESS": "true",
         "PICARD_DB_POOL_SIZE": "4",
         "LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2", "--no-access-log"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode(errors="replace")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200 and len(_workers(process.pid)) == 2:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("uvicorn --workers 2 did not come up")
+    with uvicorn_with_workers(env) as (process, url):
         # Both workers finished starting (each answers its own requests from now on).
         time.sleep(1.5)
         yield process, url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 def _access_token(user, *, resource: list[str]) -> str:
@@ -122,7 +82,7 @@ def test_two_workers_serve_rest_and_stateless_mcp_requests_alike(two_workers, dj
     alice = django_user_model.objects.create_user(username="alice", password="pw-123456789")
     rest_token = _access_token(alice, resource=[])
     mcp_token = _access_token(alice, resource=[f"{url}/mcp"])
-    workers = _workers(process.pid)
+    workers = uvicorn_workers_of(process.pid)
     cpu_before = {pid: _cpu_seconds(pid) for pid in workers}
 
     def rest_round(i: int) -> str:
