@@ -8,13 +8,13 @@ running server and shares it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from picard.filelock import exclusive
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +46,12 @@ def database_settings(pgdata: Path) -> dict:
     }
 
 
-@contextlib.contextmanager
 def _holders_lock(pgdata: Path):
     """One Picard process at a time creates, starts, joins or leaves the server at ``pgdata``:
     pgserver's list of holders is a file rewritten without a lock, so two workers starting
     (or one starting while another stops) could lose each other's entry, and then the
     server would stop under a process still using it."""
-    with open(pgdata.parent / f".{pgdata.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return exclusive(pgdata.parent / f".{pgdata.name}.lock")
 
 
 def forget_dead_holders(pgdata: Path) -> None:

@@ -8,13 +8,14 @@ reads the same values back, so a memory encrypted yesterday still decrypts today
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
+from picard.filelock import exclusive
 
 
 def _generate() -> dict[str, str]:
@@ -34,8 +35,7 @@ def load_or_create(path: Path) -> dict[str, str]:
     worker holding keys that another overwrote would encrypt memories nobody can read.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(path.with_suffix(".lock")):
         existing: dict[str, str] = {}
         if path.exists():
             existing = json.loads(path.read_text())
