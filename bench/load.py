@@ -68,8 +68,8 @@ keywords, through a partial covering index of public postings), loading the 10 h
 decrypting them, the activity row and the per-token rate counter. Measured one request at a
 time on this data (`/proc` CPU of the server and of PostgreSQL): about 17 ms of Python and
 22 ms of PostgreSQL CPU per hybrid request through either door (31 + 51 ms at the start of
-the 2026-11-24 sessions); PostgreSQL spends 9–12 ms of that planning and running the
-ranking statement. Under 32 concurrent clients both grow by about a third and the two
+the 2026-11-24 sessions); most of PostgreSQL's share is planning and running the ranking
+statement (13.5 ms on average over the bench's questions, 24 ms at p90). Under 32 concurrent clients both grow by about a third and the two
 cores are saturated; `--workers 2` gives the same figures.
 
 The reference rows are the same server doing less, and show its ceiling on this machine:
@@ -78,8 +78,9 @@ one uvicorn process (`make run`) uses at most one core for Python, and an empty 
 MCP `tools/list` (the token check and the MCP SDK, no search) ~110 req/s; `get_memories`
 (token, 10 rows) ~50 req/s. The issue's targets (query_memory ≥ 200 req/s via REST, ≥ 100
 via MCP) are four times what this server gives a REST request that checks a token and
-searches nothing, and within 10 % of an MCP request that does no work; 200 req/s on 2 cores leaves 10 ms of CPU per request for Python and PostgreSQL together,
-less than the ranking statement plus the query embedding alone. The load generator is a
+searches nothing, and within 10 % of an MCP request that does no work; 200 req/s on 2
+cores leaves 10 ms of CPU per request for Python and PostgreSQL together, less than the
+ranking statement plus the query embedding alone. The load generator is a
 minimal keep-alive HTTP/1.1 client (about 0.3 ms of CPU per request, measured). Earlier
 figures: 2026-11-24 01:04 UTC (httpx load generator) query_memory 23.8 req/s via REST and
 22.8 via MCP, submit_memory 52.4, list page 15.5; 2026-11-23 (39,426 memories of one user,

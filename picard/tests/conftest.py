@@ -47,7 +47,7 @@ def uvicorn_with_workers(env: dict, *, workers: int = 2, timeout: float = 120):
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--no-access-log"],
-        cwd=ROOT, env={"PORT": str(port), "PICARD_PUBLIC_URL": url, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env={**env, "PORT": str(port), "PICARD_PUBLIC_URL": url}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         deadline = time.monotonic() + timeout
