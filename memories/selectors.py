@@ -229,7 +229,7 @@ def memory_list(*, actor, filters: MemoryFilters | None = None, sort: str = "new
         return Page(items=[], next_cursor=None, limit=limit)
     merged = firsts[0] if len(firsts) == 1 else firsts[0].union(*firsts[1:], all=True).order_by(*order)[: limit + 1]
     ids = [row[0] for row in merged]
-    loaded = visible.select_related("owner").defer("embedding").in_bulk(ids)
+    loaded = visible.select_related("owner").defer("embedding", "embedding_next").in_bulk(ids)
     rows = [loaded[memory_id] for memory_id in ids if memory_id in loaded]
     next_cursor = None
     if len(rows) > limit:
