@@ -48,7 +48,7 @@ def test_processes_starting_together_all_use_the_one_set_of_keys_written(tmp_pat
     go = tmp_path / "go"
     script = (
         "import json, sys, time; from pathlib import Path; from picard.local_secrets import load_or_create\n"
-        "while not Path(sys.argv[2]).exists(): pass\n"
+        "while not Path(sys.argv[2]).exists(): time.sleep(0.0002)\n"
         "print(json.dumps(load_or_create(Path(sys.argv[1]))))"
     )
     root = Path(__file__).resolve().parents[2]
