@@ -76,8 +76,9 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
             if release_db_on_shutdown:
                 from picard.embedded_db import release
 
-                # Off the event loop: it closes Django connections (refused in async code)
-                # and waits for the embedded PostgreSQL to stop.
+                # Off the event loop: it waits for the embedded PostgreSQL to stop, and its
+                # Django close_all() is refused in async code (this process's connections
+                # and pool were closed just above).
                 await asyncio.to_thread(release)
             await send({"type": "lifespan.shutdown.complete"})
 

