@@ -27,6 +27,14 @@ def free_port() -> int:
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def site_world(alice, bob, carol):
+    """Data with every kind of memory, for the site crawls (picard.tests.sitecrawl)."""
+    from picard.tests.sitecrawl import build_varied_site
+
+    return build_varied_site(alice, bob, carol)
+
+
 def uvicorn_workers_of(master: int) -> list[int]:
     """uvicorn's worker processes (its children, less multiprocessing's resource tracker)."""
     workers = []

@@ -1,7 +1,7 @@
 """Every form on every page a signed-in person reaches, submitted with hostile values, gets
 an answer that is not a server error (a page with the form's errors, a redirect, a 4xx).
 
-The forms are found by crawling the site as in test_site_crawl; each is posted once per
+The forms are found by crawling the site (picard.tests.sitecrawl); each is posted once per
 kind of bad value in every field at once: empty, far too long, a NUL character, markup,
 numbers out of range, impossible dates, ids that are not UUIDs."""
 
@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from picard.tests.test_site_crawl import _crawl, world  # noqa: F401 - fixture
+from picard.tests.sitecrawl import crawl
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def _forms(url: str, body: str) -> list[tuple[str, list[str]]]:
 
 def _post_hostile_values_to_every_form(client, user, start: list[str], *, skip: re.Pattern | None = None) -> dict:
     client.force_login(user)
-    pages = [url for url, status in _crawl(client, start).items() if status == 200]
+    pages = [url for url, status in crawl(client, start).items() if status == 200]
     forms: dict[str, set] = {}
     for url in pages:
         client.force_login(user)
@@ -68,14 +68,14 @@ def _post_hostile_values_to_every_form(client, user, start: list[str], *, skip: 
     return forms
 
 
-def test_every_form_refuses_hostile_values_without_a_server_error(client, world):
-    forms = _post_hostile_values_to_every_form(client, world["alice"], ["/", "/memories/"])
+def test_every_form_refuses_hostile_values_without_a_server_error(client, site_world):
+    forms = _post_hostile_values_to_every_form(client, site_world["alice"], ["/", "/memories/"])
     for expected in ("/memories/new", "/memories/bulk", "/memories/import", "/personas/me/", "/account/settings"):
         assert expected in forms, sorted(forms)  # the crawl found the site's forms
     assert {"ids", "action"} <= forms["/memories/bulk"]  # fields placed outside their form count too
 
 
-def test_every_staff_form_refuses_hostile_values_without_a_server_error(client, world, make_user):
+def test_every_staff_form_refuses_hostile_values_without_a_server_error(client, site_world, make_user):
     admin = make_user("root", is_staff=True, is_superuser=True)
     forms = _post_hostile_values_to_every_form(client, admin, ["/manage/overview"], skip=re.compile(r"^/admin/"))
     assert "/manage/clients" in forms, sorted(forms)
