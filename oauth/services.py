@@ -31,6 +31,7 @@ from oauthlib.common import generate_token
 
 from memories.activity import activity_record
 from oauth.models import ClientPolicy
+from oauth.redirect_uris import redirect_uri_problem
 from picard.exceptions import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationError
 
 Application = get_application_model()
@@ -52,21 +53,27 @@ class RegisteredClient:
         return self.application.client_id
 
 
-def _clean_redirect_uris(redirect_uris: Sequence[str] | str) -> list[str]:
-    if isinstance(redirect_uris, str):
-        redirect_uris = redirect_uris.split()
-    if not isinstance(redirect_uris, (list, tuple)) or not all(isinstance(u, str) for u in redirect_uris):
+def _clean_redirect_uris(redirect_uris: Sequence[str]) -> list[str]:
+    """Each item is ONE URI, checked by Picard's redirect-URI policy (a space inside an item
+    is refused, never split: DOT stores the list space-separated)."""
+    if isinstance(redirect_uris, str) or not isinstance(redirect_uris, (list, tuple)):
         raise ValidationError.for_field("redirect_uris", "must be a list of URLs.")
-    cleaned = [u.strip() for u in redirect_uris if u.strip()]
+    if not all(isinstance(u, str) for u in redirect_uris):
+        raise ValidationError.for_field("redirect_uris", "must be a list of URLs.")
+    cleaned = [u for u in redirect_uris if u]
     if len(cleaned) > 20:
         raise ValidationError.for_field("redirect_uris", "at most 20 redirect URIs.")
-    return cleaned
+    for uri in cleaned:
+        problem = redirect_uri_problem(uri, dynamic=False)
+        if problem:
+            raise ValidationError.for_field("redirect_uris", problem)
+    return list(dict.fromkeys(cleaned))
 
 
 def client_register(
     *,
     name: str,
-    redirect_uris: Sequence[str] | str = (),
+    redirect_uris: Sequence[str] = (),
     client_type: str = "confidential",
     allow_user_token_flow: bool = False,
     skip_authorization: bool = False,

@@ -6,11 +6,14 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import OrderedDict
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 
 from oauth.models import ClientPolicy
 from picard import rowload
@@ -83,6 +86,24 @@ class PicardOAuth2Validator(OAuth2Validator):
 
     def _load_access_token(self, token):
         return access_token_load(token)
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        previous = getattr(request, "refresh_token_instance", None)
+        if token.get("refresh_token") and previous is not None and previous.revoked is not None:
+            return self._save_grace_pair(token, request, previous)
+        return super()._save_bearer_token(token, request, *args, **kwargs)
+
+    def _save_grace_pair(self, token, request, previous) -> None:
+        """A refresh token reused inside REFRESH_TOKEN_GRACE_PERIOD_SECONDS by its own client
+        (DOT's validate_refresh_token let it through because a rotation superseded it moments
+        ago). DOT would answer with the pair that rotation issued, but tokens are stored only
+        as checksums (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE), so there is no pair to repeat:
+        this issues a fresh pair on the same grant — same scopes, resource and token family,
+        so a reuse after the window still revokes all of it."""
+        self._check_and_set_request_resource(request)
+        expires = timezone.now() + timedelta(seconds=token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS))
+        access_token = self._create_access_token(expires, request, token)
+        self._create_refresh_token(request, token["refresh_token"], access_token, previous)
 
     def validate_bearer_token(self, token, scopes, request):
         if not super().validate_bearer_token(token, scopes, request):

@@ -12,12 +12,14 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from oauth2_provider import views as dot_views
-from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.models import get_application_model
+from oauth2_provider.oauth2_backends import _add_iss_to_redirect as add_iss_to_redirect  # DOT's own, for success redirects
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from oauth import services
-from oauth.dcr import registration_policy_error
+from oauth.dcr import registration_metadata_supported, registration_policy_error
 from picard.exceptions import NotFound
 
 
@@ -59,6 +61,22 @@ class AuthorizationView(dot_views.AuthorizationView):
             redirect_uri=credentials["redirect_uri"],
         )
         return self.error_response(error, application)
+
+    def error_response(self, error, application, **kwargs):
+        """DOT adds RFC 9207 ``iss`` only to successful authorization responses; every error
+        redirect (access_denied, invalid_scope, missing PKCE…) carries it too, so a client
+        that checks the issuer (the TypeScript SDK 2.x does) reports the real error."""
+        oauthlib_error = getattr(error, "oauthlib_error", None)
+        if application is None and oauthlib_error is not None and not isinstance(error, FatalClientError):
+            # DOT passes no application for errors found while validating the request, and
+            # then allows only http(s) redirects: a native client (cursor://…) needs its own.
+            client_id = oauthlib_error.client_id
+            application = get_application_model().objects.filter(client_id=client_id).first() if isinstance(client_id, str) else None
+        response = super().error_response(error, application, **kwargs)
+        location = response.get("Location") if response.status_code in (301, 302, 303, 307, 308) else None
+        if location and oauth2_settings.COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS:
+            response["Location"] = add_iss_to_redirect(location, oauth2_settings.oauth2_authorization_server_issuer(self.request))
+        return response
 
     def form_invalid(self, form):
         error = {"error": "invalid_request", "description": "The authorization form was incomplete; start again from the app."}
@@ -104,8 +122,9 @@ class TokenView(dot_views.TokenView):
 
     Two requests racing with the same refresh token both passed DOT's validation and one
     of them then failed with a 500. A transaction-scoped advisory lock on the token's hash
-    makes the second wait for the first to commit; it then sees a used token and gets
-    ``invalid_grant`` (reuse protection applies) — exactly one succeeds, across workers.
+    makes the second wait for the first to commit; it then sees a token rotated moments ago:
+    inside REFRESH_TOKEN_GRACE_PERIOD_SECONDS the same client gets a fresh pair on the same
+    grant (``oauth.validators``), after it reuse protection revokes the family — across workers.
     """
 
     def post(self, request, *args, **kwargs):
@@ -123,6 +142,21 @@ class TokenView(dot_views.TokenView):
             return super().post(request, *args, **kwargs)
 
 
+def _apply_registration_policy(request) -> JsonResponse | None:
+    """The policy error for a registration body, or None after replacing the body with the
+    metadata Picard registers (``oauth.dcr.registration_metadata_supported``) for DOT's view."""
+    data = _metadata(request)
+    if data is None:
+        return None  # DOT answers malformed JSON itself
+    problem = registration_policy_error(data)
+    if problem:
+        return _json_error(*problem)
+    supported = registration_metadata_supported(data)
+    if supported is not data:
+        request._body = json.dumps(supported).encode()  # what DOT's view reads next
+    return None
+
+
 class DynamicClientRegistrationView(dot_views.DynamicClientRegistrationView):
     """``/oauth/register`` (RFC 7591): DOT's view behind Picard's registration policy."""
 
@@ -131,12 +165,7 @@ class DynamicClientRegistrationView(dot_views.DynamicClientRegistrationView):
 
         if not _check_permissions(request):
             return _json_error("access_denied", "Client registration needs an initial access token here.", status=401)
-        data = _metadata(request)
-        if data is not None:
-            problem = registration_policy_error(data)
-            if problem:
-                return _json_error(*problem)
-        return super().post(request, *args, **kwargs)
+        return _apply_registration_policy(request) or super().post(request, *args, **kwargs)
 
 
 class DynamicClientRegistrationManagementView(dot_views.DynamicClientRegistrationManagementView):
@@ -144,12 +173,7 @@ class DynamicClientRegistrationManagementView(dot_views.DynamicClientRegistratio
     same policy as registration."""
 
     def put(self, request, *args, **kwargs):
-        data = _metadata(request)
-        if data is not None:
-            problem = registration_policy_error(data)
-            if problem:
-                return _json_error(*problem)
-        return super().put(request, *args, **kwargs)
+        return _apply_registration_policy(request) or super().put(request, *args, **kwargs)
 
 
 @login_required

@@ -210,7 +210,9 @@ def test_client_limited_to_read_cannot_get_write(live_server, alice, browser_for
 # --- refresh, revocation, expiry, disabled clients -------------------------------------------
 
 
-def test_refresh_rotates_and_reuse_revokes_the_family(live_server, alice, token_for, oauth_app):
+def test_refresh_rotates_and_reuse_revokes_the_family(live_server, alice, token_for, oauth_app, settings):
+    # No grace window here: a reuse revokes at once (the window: oauth/tests/test_client_interop.py).
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0}
     first = token_for(alice)
     second = _refresh(live_server.url, oauth_app, first["refresh_token"])
     assert second.status_code == 200, second.text

@@ -354,7 +354,11 @@ OAUTH2_PROVIDER = {
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 300,
     "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("PICARD_REFRESH_TOKEN_SECONDS", default=60 * 60 * 24 * 30),
     "ROTATE_REFRESH_TOKEN": True,
-    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    # Two processes of one client (an IDE and its CLI sharing a token store) often refresh
+    # with the same refresh token at once: within this window the same client's second
+    # refresh gets a fresh pair on the same grant (oauth.validators); a reuse after it
+    # revokes the whole family (REFRESH_TOKEN_REUSE_PROTECTION, RFC 9700 §4.14.2).
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": env.int("PICARD_REFRESH_TOKEN_GRACE_SECONDS", default=10),
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
@@ -381,6 +385,8 @@ OAUTH2_PROVIDER = {
     "DCR_ENABLED": PICARD_DCR_MODE != "closed",
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth.dcr.PicardDCRPermission",),
     "CIMD_ENABLED": env.bool("PICARD_CIMD_ENABLED", default=True),
+    # The Django admin's application page checks redirect URIs with Picard's policy.
+    "APPLICATION_ADMIN_CLASS": "oauth.admin_site.PicardApplicationAdmin",
 }
 
 CORS_URLS_REGEX = r"^/(mcp|token|revoke|introspect|oauth/.*|\.well-known/.*|api/.*)$"
