@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mcp_bridge.tools import TOOLS, Tool
+from oauth.models import PERSONAL_TOKEN_CLIENT_PREFIX
 from picard.context import call_context
 from picard.exceptions import InsufficientScope, ValidationError
 
@@ -31,7 +32,12 @@ def token_scopes(request: Request) -> frozenset[str] | None:
 
 
 def token_client_id(request: Request) -> str | None:
-    application = getattr(getattr(request, "auth", None), "application", None)
+    """The acting client for the activity log: the OAuth application's client id, or
+    ``pat:<id>`` for a personal access token (``oauth.models.PersonalAccessToken``)."""
+    token = getattr(request, "auth", None)
+    if getattr(token, "picard_pat_id", None) is not None:
+        return f"{PERSONAL_TOKEN_CLIENT_PREFIX}{token.picard_pat_id}"
+    application = getattr(token, "application", None)
     return application.client_id if application is not None else None
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from mcp.server.auth.provider import AccessToken as SdkAccessToken
 
+from oauth.models import PERSONAL_TOKEN_CLIENT_PREFIX
 from picard.db import run_sync
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ class VerifiedToken:
     scopes: frozenset[str]
     expires_at: int  # Unix time
     resource: str  # the bound resource (== settings.PICARD_MCP_RESOURCE)
+    # A personal access token's name (oauth.models.PersonalAccessToken); None for OAuth
+    # tokens, whose client_id names their application. client_id is then "pat:<token id>".
+    token_name: str | None = None
     # The active user behind the token, loaded with it (the tools act as this user).
     user: Any = field(default=None, compare=False, repr=False)
 
@@ -106,6 +110,7 @@ def _bound_to_this_resource(resources: Any) -> bool:
 
 def verify_token(raw: str) -> VerifiedToken | None:
     """Check a bearer token against the database. Synchronous (Django ORM)."""
+    from oauth.services import personal_token_note_use
     from oauth.validators import access_token_load
 
     if not raw or len(raw) > 4096:
@@ -122,9 +127,15 @@ def verify_token(raw: str) -> VerifiedToken | None:
         return None
     if token.picard_client_disabled:  # the per-client kill switch (oauth.models.ClientPolicy)
         return None
+    personal_token_note_use(access_token=token)
+    if token.picard_pat_id is not None:
+        client_id = f"{PERSONAL_TOKEN_CLIENT_PREFIX}{token.picard_pat_id}"
+    else:
+        client_id = token.application.client_id if token.application else ""
     return VerifiedToken(
         user_id=token.user_id,
-        client_id=token.application.client_id if token.application else "",
+        client_id=client_id,
+        token_name=token.picard_pat_name,
         scopes=frozenset(token.scope.split()),
         expires_at=int(token.expires.timestamp()),
         resource=settings.PICARD_MCP_RESOURCE,

@@ -121,13 +121,26 @@ def activity_timeline(
 
 
 def activity_client_names(*, client_ids: Iterable[str]) -> dict[str, str]:
-    """OAuth client id → application name, for display (unknown/deleted ids are left out)."""
+    """OAuth client id → application name, and ``pat:<id>`` → "personal access token “name”"
+    (revoked tokens too), for display (unknown/deleted ids are left out)."""
     from oauth2_provider.models import get_application_model
+
+    from oauth.models import PERSONAL_TOKEN_CLIENT_PREFIX, PersonalAccessToken
 
     ids = {c for c in client_ids if c}
     if not ids:
         return {}
-    return dict(get_application_model().objects.filter(client_id__in=ids).values_list("client_id", "name"))
+    names = dict(get_application_model().objects.filter(client_id__in=ids).values_list("client_id", "name"))
+    token_ids = []
+    for client_id in ids:
+        if client_id.startswith(PERSONAL_TOKEN_CLIENT_PREFIX):
+            try:
+                token_ids.append(uuid.UUID(client_id[len(PERSONAL_TOKEN_CLIENT_PREFIX):]))
+            except ValueError:
+                continue
+    for token_id, name in PersonalAccessToken.objects.filter(id__in=token_ids).values_list("id", "name"):
+        names[f"{PERSONAL_TOKEN_CLIENT_PREFIX}{token_id}"] = f"personal access token “{name}”"
+    return names
 
 
 # --- admin aggregates -------------------------------------------------------------------------

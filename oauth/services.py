@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -30,7 +31,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import generate_token
 
 from memories.activity import activity_record
-from oauth.models import ClientPolicy
+from oauth.models import ClientPolicy, PersonalAccessToken
 from oauth.redirect_uris import redirect_uri_problem
 from picard.exceptions import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationError
 
@@ -381,6 +382,97 @@ def connected_app_revoke(*, user, client_id: str) -> int:
     return revoked
 
 
+# --- personal access tokens ------------------------------------------------------------
+
+PERSONAL_TOKEN_PREFIX = "picard_pat_"  # recognisable in a leaked file or a secret scanner
+PERSONAL_TOKEN_MAX_DAYS = 3650
+PERSONAL_TOKEN_USE_RESOLUTION = timedelta(seconds=60)  # "last used" is written at most once a minute
+
+
+@dataclass(frozen=True)
+class CreatedPersonalToken:
+    token: PersonalAccessToken
+    raw: str  # the only time the token exists in clear; stored as its SHA-256 checksum
+
+
+def personal_token_resources() -> list[str]:
+    """The RFC 8707 resources a personal access token is bound to: this server's MCP endpoint
+    (``/mcp`` accepts only tokens bound to it) and its REST API (DOT checks the request URL
+    against the token's resources by prefix)."""
+    return [settings.PICARD_MCP_RESOURCE, f"{settings.PICARD_PUBLIC_URL}/api"]
+
+
+def personal_token_create(*, user, name: str, scopes: Sequence[str], expires_days: int) -> CreatedPersonalToken:
+    """A named bearer token for ``user`` with ``scopes`` (``memories:admin`` only for staff),
+    valid ``expires_days`` days. The raw token is returned here ONCE."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError.for_field("name", "must not be empty.")
+    name = name.strip()
+    if len(name) > 100:
+        raise ValidationError.for_field("name", "at most 100 characters.")
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    scopes = list(dict.fromkeys(scopes or []))
+    if not scopes:
+        raise ValidationError.for_field("scopes", "choose at least one scope.")
+    unknown = [s for s in scopes if s not in oauth2_settings.SCOPES]
+    if unknown:
+        raise ValidationError.for_field("scopes", f"unknown scope {unknown[0]!r} (use {', '.join(oauth2_settings.SCOPES)}).")
+    if "memories:admin" in scopes and not user.is_staff:
+        raise ValidationError.for_field("scopes", "memories:admin is only for administrators.")
+    if isinstance(expires_days, bool) or not isinstance(expires_days, int) or not 1 <= expires_days <= PERSONAL_TOKEN_MAX_DAYS:
+        raise ValidationError.for_field("expires_days", f"must be a whole number of days between 1 and {PERSONAL_TOKEN_MAX_DAYS}.")
+    if not user.is_active:
+        raise PermissionDenied("This user account is disabled.")
+    raw = PERSONAL_TOKEN_PREFIX + generate_token()
+    expires = timezone.now() + timedelta(days=expires_days)
+    with transaction.atomic():
+        access = AccessToken(user=user, application=None, expires=expires, scope=" ".join(scopes), resource=personal_token_resources())
+        set_token_value(access, raw)
+        access.save()
+        token = PersonalAccessToken.objects.create(user=user, name=name, access_token=access, scope=access.scope, expires_at=expires)
+        activity_record(actor=user, action="oauth.personal_token.create", details={"token_id": str(token.id), "name": name, "scope": access.scope})
+    return CreatedPersonalToken(token=token, raw=raw)
+
+
+def personal_token_list(*, user) -> list[PersonalAccessToken]:
+    """``user``'s tokens that are not revoked (expired ones too, marked by ``expires_at``)."""
+    return list(PersonalAccessToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at"))
+
+
+def personal_token_revoke(*, user, token_id) -> PersonalAccessToken:
+    """Revoke one of ``user``'s tokens at once (its access token is deleted, as DOT revokes).
+    Another person's token and a missing one give the same NotFound."""
+    try:
+        token_uuid = uuid.UUID(str(token_id))
+    except ValueError:
+        raise NotFound("No such token.") from None
+    with transaction.atomic():
+        token = PersonalAccessToken.objects.select_for_update().filter(id=token_uuid, user=user, revoked_at__isnull=True).first()
+        if token is None:
+            raise NotFound("No such token.")
+        if token.access_token_id:
+            AccessToken.objects.filter(pk=token.access_token_id).delete()
+        token.revoked_at = timezone.now()
+        token.access_token = None
+        token.save(update_fields=["revoked_at", "access_token"])
+        activity_record(actor=user, action="oauth.personal_token.revoke", details={"token_id": str(token.id), "name": token.name})
+    return token
+
+
+def personal_token_note_use(*, access_token) -> None:
+    """Record that a personal access token was just used (at most once a minute per token).
+    A no-op for OAuth tokens; called by both doors once the token verified."""
+    token_id = getattr(access_token, "picard_pat_id", None)
+    if token_id is None:
+        return
+    last = getattr(access_token, "picard_pat_last_used_at", None)
+    now = timezone.now()
+    if last is not None and now - last < PERSONAL_TOKEN_USE_RESOLUTION:
+        return
+    PersonalAccessToken.objects.filter(id=token_id).update(last_used_at=now)
+
+
 def generate_initial_access_token() -> str:
     """A random value suitable for PICARD_DCR_INITIAL_ACCESS_TOKEN."""
     return secrets.token_urlsafe(32)
@@ -396,4 +488,9 @@ __all__ = [
     "connected_app_list",
     "connected_app_revoke",
     "generate_initial_access_token",
+    "CreatedPersonalToken",
+    "personal_token_create",
+    "personal_token_list",
+    "personal_token_revoke",
+    "personal_token_note_use",
 ]

@@ -13,6 +13,9 @@ from oauth2_provider import views as dot_views
 from oauth import apis, views
 
 protocol_urlpatterns = [
+    path("connect/", views.connect, name="connect"),
+    path("settings/tokens/", views.personal_tokens, name="personal_tokens"),
+    path("settings/tokens/<str:token_id>/revoke", views.personal_token_revoke, name="personal_token_revoke"),
     path(".well-known/oauth-authorization-server", dot_views.OAuthServerMetadataView.as_view(), name="oauth-server-metadata"),
     path("authorize", views.AuthorizationView.as_view(), name="authorize"),
     path("token", views.TokenView.as_view(), name="token"),
@@ -28,6 +31,9 @@ protocol_urlpatterns = [
 
 app_name = "oauth"
 urlpatterns = [
+    path("connect/", views.connect, name="connect"),
+    path("settings/tokens/", views.personal_tokens, name="personal_tokens"),
+    path("settings/tokens/<str:token_id>/revoke", views.personal_token_revoke, name="personal_token_revoke"),
     path("connected-apps", views.connected_apps, name="connected_apps"),
     path("connected-apps/<str:client_id>/revoke", views.connected_app_revoke, name="connected_app_revoke"),
     path("api/connected-apps", apis.ConnectedAppsApi.as_view(), name="api-connected-apps"),

@@ -10,6 +10,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
@@ -19,8 +21,10 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from oauth import services
+from oauth.connect import connect_instructions, connect_urls
+from oauth.forms import PersonalTokenForm
 from oauth.dcr import registration_metadata_supported, registration_policy_error
-from picard.exceptions import NotFound
+from picard.exceptions import DomainError, NotFound
 
 
 class AuthorizationView(dot_views.AuthorizationView):
@@ -194,3 +198,47 @@ def connected_app_revoke(request, client_id: str):
         messages.success(request, "Access revoked. The app must ask you again to connect.")
     return redirect("oauth:connected_apps")
 
+
+
+@login_required
+@require_http_methods(["GET"])
+def connect(request):
+    """How to connect each common AI client to this server (``oauth.connect``)."""
+    return render(request, "oauth/connect.html", {"urls": connect_urls(), "clients": connect_instructions()})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def personal_tokens(request):
+    """The person's access tokens: create one (shown once, on this response only), list, revoke."""
+    form = PersonalTokenForm(request.POST if request.method == "POST" else None, user=request.user)
+    created = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                created = services.personal_token_create(user=request.user, name=form.cleaned_data["name"],
+                                                         scopes=form.cleaned_data["scopes"], expires_days=form.cleaned_data["expires_days"])
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+                status = 400
+            else:
+                form = PersonalTokenForm(user=request.user)
+        else:
+            status = 400
+    context = {"form": form, "created": created, "tokens": services.personal_token_list(user=request.user),
+               "now": timezone.now(), "urls": connect_urls()}
+    return render(request, "oauth/tokens.html", context, status=status)
+
+
+@login_required
+@require_POST
+def personal_token_revoke(request, token_id: str):
+    try:
+        token = services.personal_token_revoke(user=request.user, token_id=token_id)
+    except NotFound:
+        messages.error(request, "That token does not exist or was already revoked.")
+    else:
+        messages.success(request, f"Token “{token.name}” revoked: it stopped working at once.")
+    return redirect("oauth:personal_tokens")

@@ -43,6 +43,8 @@ ACTION_LABELS = {
     "oauth.client.user_token_flow": ("Changed an OAuth client's user-token flow", "⚿"),
     "oauth.user_token.issue": ("An app obtained a token for you", "⚿"),
     "oauth.app.revoke": ("Disconnected an app", "⊘"),
+    "oauth.personal_token.create": ("Created a personal access token", "⚿"),
+    "oauth.personal_token.revoke": ("Revoked a personal access token", "⊘"),
 }
 
 

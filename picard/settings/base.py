@@ -341,6 +341,7 @@ PICARD_OAUTH_ISSUER = PICARD_PUBLIC_URL
 PICARD_DCR_MODE = env.str("PICARD_DCR_MODE", default="open")
 PICARD_DCR_INITIAL_ACCESS_TOKEN = env.str("PICARD_DCR_INITIAL_ACCESS_TOKEN", default="")
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER = {
     "SCOPES": {
         "memories:read": "Read and search your memories and ask personas",

@@ -110,5 +110,30 @@
       };
       setTimeout(poll, 400);
     }
+
+    // Copy buttons: data-copy="<id of the element whose text is copied>".
+    Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.getAttribute("data-copy"));
+        if (!source) return;
+        var text = source.value !== undefined ? source.value : source.textContent;
+        var done = function () {
+          var label = button.textContent;
+          button.textContent = "Copied";
+          setTimeout(function () { button.textContent = label; }, 1500);
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text.trim()).then(done);
+        } else {
+          var range = document.createRange();
+          range.selectNodeContents(source);
+          var selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+          if (document.execCommand("copy")) done();
+        }
+      });
+    });
   });
 })();
