@@ -68,7 +68,7 @@ def connect_instructions() -> list[ClientInstructions]:
         ),
         ClientInstructions(
             key="curl", title="curl and scripts (personal access token)",
-            steps=("Create a personal access token under Settings → Access tokens (shown once), then:",),
+            steps=(f"Create a personal access token at {urls['base']}/settings/tokens/ (it is shown once), then:",),
             code=(
                 "export PICARD_TOKEN=picard_pat_…   # your token\n"
                 f"curl -s {urls['api']} \\\n"

@@ -123,15 +123,20 @@
           button.textContent = "Copied";
           setTimeout(function () { button.textContent = label; }, 1500);
         };
-        if (navigator.clipboard && window.isSecureContext) {
-          navigator.clipboard.writeText(text.trim()).then(done);
-        } else {
-          var range = document.createRange();
-          range.selectNodeContents(source);
-          var selection = window.getSelection();
-          selection.removeAllRanges();
-          selection.addRange(range);
+        var selectAndCopy = function () {
+          if (source.select) { source.select(); } else {
+            var range = document.createRange();
+            range.selectNodeContents(source);
+            var selection = window.getSelection();
+            selection.removeAllRanges();
+            selection.addRange(range);
+          }
           if (document.execCommand("copy")) done();
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text.trim()).then(done, selectAndCopy);
+        } else {
+          selectAndCopy();
         }
       });
     });

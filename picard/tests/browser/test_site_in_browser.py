@@ -333,3 +333,48 @@ def test_connect_an_oauth_client_and_revoke_it(live_site, new_page):
     # Her timeline says which app searched her memories.
     page.goto(site("/activity"))
     expect(page.locator(".timeline").first).to_contain_text("via Notebook Assistant")
+
+
+def test_connect_page_gives_the_mcp_url_and_a_personal_access_token_works_with_curl(live_site, new_page):
+    site = live_site
+    page = new_page()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site(""))
+    sign_up(site, page, "connie", "Connie")
+    create_memory(site, page, "Connie prefers window seats on trains.", tags="travel")
+
+    # The empty Connected apps page points to the Connect page.
+    page.goto(site("/connected-apps"))
+    page.get_by_role("link", name="Connect an AI client").click()
+    expect(page.get_by_role("heading", name="Connect an AI client")).to_be_visible()
+    mcp_url = site("/mcp")
+    expect(page.get_by_label("MCP server URL")).to_have_value(mcp_url)
+    page.locator(".connect-url").get_by_role("button", name="Copy").click()
+    expect(page.locator(".connect-url").get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == mcp_url
+    for key in ("claude", "claude-code", "chatgpt", "cursor", "vscode", "inspector", "curl"):
+        expect(page.locator(f"[data-client={key}]")).to_be_visible()
+    expect(page.locator("[data-client=claude-code] pre")).to_have_text(f"claude mcp add --transport http picard {mcp_url}")
+    expect(page.locator("[data-client=cursor] pre")).to_contain_text(f'"url": "{mcp_url}"')
+    expect(page.locator("[data-client=curl] pre")).to_contain_text(site("/api/tools"))
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Connect", exact=True)).to_have_attribute("aria-current", "page")
+    shot(site, page, "17-connect")
+
+    # A personal access token, made on the settings page, works as the curl snippet says.
+    page.goto(site("/settings/tokens/"))
+    page.get_by_label("Name").fill("travel script")
+    page.get_by_role("checkbox", name=re.compile("memories:read")).check()
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_text("cannot be shown again")).to_be_visible()
+    token = page.get_by_label("The new token").input_value()
+    assert token.startswith("picard_pat_")
+    status, body = _post(site("/api/tools"), json_body={"tool": "query_memory", "data": {"query": "window seats"}}, token=token)
+    assert status == 200 and "window seats" in str(body)
+    page.goto(site("/settings/tokens/"))
+    row = page.locator("tr", has_text="travel script")
+    expect(row).to_contain_text("ago")
+    expect(page.get_by_label("The new token")).to_have_count(0)
+    shot(site, page, "18-access-tokens")
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("stopped working at once")).to_be_visible()
+    status, _ = _post(site("/api/tools"), json_body={"tool": "query_memory", "data": {"query": "window seats"}}, token=token)
+    assert status == 401
