@@ -4,7 +4,8 @@ Tokens are django-oauth-toolkit ``AccessToken`` rows (issued by Picard's own aut
 server, see ``oauth/``). A token is accepted for ``/mcp`` only when it is known (looked up
 by its SHA-256 checksum, so a revoked — deleted — token is simply unknown), unexpired,
 belongs to an active user, and is bound to this resource: its RFC 8707 ``resource`` list
-contains ``settings.PICARD_MCP_RESOURCE`` exactly. A token without any resource binding is
+contains ``settings.PICARD_MCP_RESOURCE`` exactly (on a developer's machine, any loopback
+spelling of it: ``picard.public_url``). A token without any resource binding is
 refused here (DOT treats it as "unrestricted"; the MCP spec forbids accepting it: no token
 passthrough, no confused deputy).
 
@@ -24,6 +25,7 @@ from mcp.server.auth.provider import AccessToken as SdkAccessToken
 
 from oauth.models import PERSONAL_TOKEN_CLIENT_PREFIX
 from picard.db import run_sync
+from picard.public_url import canonical_url
 
 logger = logging.getLogger(__name__)
 
@@ -84,15 +86,17 @@ def issuer() -> str:
     return (provider.get("OIDC_ISS_ENDPOINT") or settings.PICARD_PUBLIC_URL).rstrip("/")
 
 
-def resource_metadata_url() -> str:
-    """RFC 9728 §3.1: the well-known path inserted between the origin and ``/mcp``."""
-    return f"{settings.PICARD_PUBLIC_URL}/.well-known/oauth-protected-resource/mcp"
+def resource_metadata_url(origin: str | None = None) -> str:
+    """RFC 9728 §3.1: the well-known path inserted between the origin and ``/mcp``.
+    ``origin``: the one the client used (``picard.public_url.origin_for_host``)."""
+    return f"{origin or settings.PICARD_PUBLIC_URL}/.well-known/oauth-protected-resource/mcp"
 
 
-def protected_resource_metadata() -> dict[str, Any]:
-    """The RFC 9728 document for ``/mcp`` (served at both well-known URLs)."""
+def protected_resource_metadata(origin: str | None = None) -> dict[str, Any]:
+    """The RFC 9728 document for ``/mcp`` (served at both well-known URLs). The resource is
+    ``PICARD_MCP_RESOURCE``; locally, the loopback spelling the client used (``origin``)."""
     return {
-        "resource": settings.PICARD_MCP_RESOURCE,
+        "resource": f"{origin}/mcp" if origin else settings.PICARD_MCP_RESOURCE,
         "authorization_servers": [issuer()],
         "scopes_supported": list(MCP_SCOPES),
         "bearer_methods_supported": ["header"],
@@ -105,7 +109,8 @@ def _bound_to_this_resource(resources: Any) -> bool:
     if not isinstance(resources, list) or not resources:
         return False  # unbound: refused for /mcp
     wanted = settings.PICARD_MCP_RESOURCE.rstrip("/")
-    return any(isinstance(r, str) and r.rstrip("/") == wanted for r in resources)
+    # canonical_url: locally, localhost/127.0.0.1/[::1] on the public port are one origin.
+    return any(isinstance(r, str) and canonical_url(r).rstrip("/") == wanted for r in resources)
 
 
 def verify_token(raw: str) -> VerifiedToken | None:

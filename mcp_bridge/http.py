@@ -33,6 +33,7 @@ from starlette.datastructures import Headers
 from mcp_bridge import auth
 from mcp_bridge import tools as registry
 from picard.middleware import replay_body, send_json, send_known_failure
+from picard.public_url import origin_for_host
 
 logger = logging.getLogger(__name__)
 
@@ -105,31 +106,32 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def www_authenticate(*, error: str | None = None, description: str | None = None, scope: str | None = None) -> str:
+def www_authenticate(*, error: str | None = None, description: str | None = None, scope: str | None = None,
+                     origin: str | None = None) -> str:
     parts = []
     if error:
         parts.append(f'error="{error}"')
     if description:
         parts.append(f'error_description="{_quote(description)}"')
-    parts.append(f'resource_metadata="{auth.resource_metadata_url()}"')
+    parts.append(f'resource_metadata="{auth.resource_metadata_url(origin)}"')
     parts.append(f'scope="{scope or " ".join(auth.MCP_SCOPES)}"')
     return "Bearer " + ", ".join(parts)
 
 
-async def _unauthorized(send, *, token_given: bool, cors) -> None:
+async def _unauthorized(send, *, token_given: bool, cors, origin: str | None = None) -> None:
     if token_given:
-        header = www_authenticate(error="invalid_token", description="The access token is invalid, expired, revoked or not issued for this server.")
+        header = www_authenticate(error="invalid_token", description="The access token is invalid, expired, revoked or not issued for this server.", origin=origin)
         body = {"error": "invalid_token", "error_description": "The access token is invalid, expired, revoked or not issued for " + settings.PICARD_MCP_RESOURCE + "."}
     else:
-        header = www_authenticate()
+        header = www_authenticate(origin=origin)
         body = {"error": "invalid_token", "error_description": "Authentication required: send an OAuth access token for " + settings.PICARD_MCP_RESOURCE + "."}
     await send_json(send, 401, body, [(b"www-authenticate", header.encode()), *cors])
 
 
-async def _insufficient_scope(send, *, needed: set[str], token: auth.VerifiedToken, what: str, cors) -> None:
+async def _insufficient_scope(send, *, needed: set[str], token: auth.VerifiedToken, what: str, cors, origin: str | None = None) -> None:
     scope = " ".join(sorted(set(token.scopes) | needed))
     description = f"{what} needs the scope {' '.join(sorted(needed))}."
-    header = www_authenticate(error="insufficient_scope", description=description, scope=scope)
+    header = www_authenticate(error="insufficient_scope", description=description, scope=scope, origin=origin)
     body = {"error": "insufficient_scope", "error_description": description, "required_scopes": sorted(needed)}
     await send_json(send, 403, body, [(b"www-authenticate", header.encode()), *cors])
 
@@ -168,7 +170,9 @@ class ProtectedResourceMetadataApp:
         if scope["method"] not in ("GET", "HEAD"):
             await send_json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET, OPTIONS"), *cors])
             return
-        await send_json(send, 200, auth.protected_resource_metadata(), [*cors, (b"cache-control", b"public, max-age=3600")])
+        origin = origin_for_host(Headers(scope=scope).get("host"))  # PICARD_PUBLIC_URL except locally
+        await send_json(send, 200, auth.protected_resource_metadata(None if origin == settings.PICARD_PUBLIC_URL else origin),
+                        [*cors, (b"cache-control", b"public, max-age=3600"), (b"vary", b"Host")])
 
 
 class McpHttpApp:
@@ -223,7 +227,7 @@ class McpHttpApp:
         if token is None:
             if method == "POST":
                 await _drain(receive)
-            await _unauthorized(send, token_given=bool(authorization), cors=cors)
+            await _unauthorized(send, token_given=bool(authorization), cors=cors, origin=origin_for_host(headers.get("host")))
             return
 
         if method == "POST":
@@ -238,7 +242,8 @@ class McpHttpApp:
             for message in parsed if isinstance(parsed, list) else [parsed]:
                 needed = _needed_scopes(message)
                 if needed and not needed[0] <= token.scopes:
-                    await _insufficient_scope(send, needed=needed[0], token=token, what=needed[1], cors=cors)
+                    await _insufficient_scope(send, needed=needed[0], token=token, what=needed[1], cors=cors,
+                                              origin=origin_for_host(headers.get("host")))
                     return
             receive = replay_body(body, receive)
 

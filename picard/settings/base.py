@@ -386,6 +386,9 @@ OAUTH2_PROVIDER = {
     "DCR_ENABLED": PICARD_DCR_MODE != "closed",
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth.dcr.PicardDCRPermission",),
     "CIMD_ENABLED": env.bool("PICARD_CIMD_ENABLED", default=True),
+    # RFC 8707 audience check of /api bearer tokens: DOT's prefix match, with localhost,
+    # 127.0.0.1 and [::1] as one origin on a developer's machine (picard.public_url).
+    "RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR": "picard.public_url.resource_validator",
     # The Django admin's application page checks redirect URIs with Picard's policy.
     "APPLICATION_ADMIN_CLASS": "oauth.admin_site.PicardApplicationAdmin",
 }
