@@ -11,6 +11,8 @@ memory resources, on the official SDK's ``MCPServer``.
   the model can read); anything unexpected is logged and answered with a generic message.
 - Resources: ``memories://{memory_id}`` and ``users://{user_id}/memories``; a memory the
   caller may not see and a missing one give the same error.
+- Prompts: ``recall`` (search memories about a topic, summarise with citations) and
+  ``remember`` (save the lasting facts of the conversation); an unknown prompt is -32602.
 
 Authentication happens before any of this, in ``mcp_bridge.http``; the scope check is
 repeated in every tool and resource (defence in depth: an ``isError`` result naming the scope).
@@ -29,7 +31,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, Un
 from mcp.server.mcpserver.tools import Tool as SdkTool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_REQUEST, CallToolResult, Completion, TextContent, ToolAnnotations
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, CallToolResult, Completion, TextContent, ToolAnnotations
 from mcp_types import Resource as McpResource
 from pydantic import Field, create_model
 from pydantic import ValidationError as PydanticValidationError
@@ -201,8 +203,45 @@ async def _read_resource(fn, value: str) -> str:
         raise ResourceNotFoundError(f"{exc.code}: {exc.message}") from exc
 
 
+# --- prompts -----------------------------------------------------------------------------------
+
+RECALL_PROMPT = (
+    "Search my Picard memories about {topic} with the query_memory tool (try another phrasing or two "
+    "if the first search finds little; get_memories filters by tag). Then summarise what I have recorded "
+    "about it, citing every fact with the id of the memory it came from, like [memory 3f2a…]. Say which "
+    "memories disagree, if any. If nothing relevant is found, say so instead of guessing."
+)
+REMEMBER_PROMPT = (
+    "Look back over this conversation and pick the lasting facts about me worth remembering: preferences, "
+    "decisions, people, plans, things I asked you to keep{focus}. Leave out small talk and anything already "
+    "in my memories (check with query_memory first). Save each fact as its own short, self-contained "
+    "memory with submit_memory — private unless I said otherwise, with a tag or two. Then list what you "
+    "saved, with the memory ids."
+)
+
+
+def _recall(topic: str) -> str:
+    return RECALL_PROMPT.format(topic=topic.strip() or "this topic")
+
+
+def _remember(focus: str = "") -> str:
+    return REMEMBER_PROMPT.format(focus=f" (especially about {focus.strip()})" if focus and focus.strip() else "")
+
+
 class PicardMCPServer(MCPServer):
-    """``MCPServer`` whose resource list is the caller's recent memories."""
+    """``MCPServer`` whose resource list is the caller's recent memories, and whose unknown
+    or incomplete prompt requests are JSON-RPC ``-32602`` errors (the SDK would answer an
+    internal error and log a traceback)."""
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None):
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            known = ", ".join(p.name for p in self._prompt_manager.list_prompts())
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt {name[:80]!r}. Known prompts: {known}.")
+        missing = [a.name for a in (prompt.arguments or []) if a.required and not (arguments or {}).get(a.name)]
+        if missing:
+            raise MCPError(code=INVALID_PARAMS, message=f"The prompt {name} needs the argument(s): {', '.join(missing)}.")
+        return await super().get_prompt(name, arguments, context)
 
     async def list_resources(self) -> list[McpResource]:
         resources = await super().list_resources()
@@ -258,6 +297,11 @@ def build_server() -> PicardMCPServer:
     )
     async def user_memories_resource(user_id: str) -> str:
         return await _read_resource(_read_user_memories, user_id)
+
+    server.prompt(name="recall", title="Recall what I know about…",
+                  description="Search your memories about a topic and summarise them, citing each memory it used.")(_recall)
+    server.prompt(name="remember", title="Remember this conversation",
+                  description="Save the lasting facts of this conversation as memories (optionally focused on one subject).")(_remember)
 
     @server.completion()
     async def complete(ref, argument, context) -> Completion | None:
