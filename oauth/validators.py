@@ -15,6 +15,7 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 
+from oauth.cimd import raise_cimd_failure
 from oauth.models import ClientPolicy, PersonalAccessToken
 from oauth.services import personal_token_note_use
 from picard import rowload
@@ -78,6 +79,26 @@ class PicardOAuth2Validator(OAuth2Validator):
             request.client = None
             return None
         return application
+
+    def validate_client_id(self, client_id, request, *args, **kwargs):
+        if super().validate_client_id(client_id, request, *args, **kwargs):
+            return True
+        raise_cimd_failure(client_id, request)  # a metadata-document URL says why it failed
+        return False
+
+    def authenticate_client(self, request, *args, **kwargs):
+        if super().authenticate_client(request, *args, **kwargs):
+            return True
+        if request.client is None:
+            raise_cimd_failure(getattr(request, "client_id", None), request)
+        return False
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        if super().authenticate_client_id(client_id, request, *args, **kwargs):
+            return True
+        if request.client is None:
+            raise_cimd_failure(client_id, request)
+        return False
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
         if not super().validate_scopes(client_id, scopes, client, request, *args, **kwargs):

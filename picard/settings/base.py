@@ -385,7 +385,10 @@ OAUTH2_PROVIDER = {
     # (DOT's SafeMetadataFetcher: https only, public IPs only, no redirects, size/time caps).
     "DCR_ENABLED": PICARD_DCR_MODE != "closed",
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth.dcr.PicardDCRPermission",),
+    # PICARD_CIMD_ENABLED=false on a server without outbound internet access: it is then not
+    # advertised, and a failed document fetch says why (oauth.cimd).
     "CIMD_ENABLED": env.bool("PICARD_CIMD_ENABLED", default=True),
+    "CIMD_METADATA_FETCHER": "oauth.cimd.PicardMetadataFetcher",
     # RFC 8707 audience check of /api bearer tokens: DOT's prefix match, with localhost,
     # 127.0.0.1 and [::1] as one origin on a developer's machine (picard.public_url).
     "RESOURCE_SERVER_TOKEN_RESOURCE_VALIDATOR": "picard.public_url.resource_validator",
