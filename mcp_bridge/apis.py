@@ -1,7 +1,8 @@
 """``POST /api/tools`` — the seed-compatible REST door onto the tool registry.
 
 Body ``{"tool": "<name>", "data": {...}}``; answer ``{"status": "success", "data": {...}}``.
-Authentication: an OAuth bearer token (django-oauth-toolkit) or a signed-in browser session
+Authentication: an OAuth bearer token (django-oauth-toolkit) — a personal access token is
+one too (``oauth.models.PersonalAccessToken``) — or a signed-in browser session
 (CSRF-checked by DRF's SessionAuthentication). Authorization at this door is the scope
 only; who may see which memory is decided inside the services/selectors.
 """
