@@ -26,10 +26,11 @@ _NO_NETWORK_HINT = "if this server has no outbound internet access, set PICARD_C
 
 
 class CIMDClientError(FatalClientError):
-    """A client id that is a metadata-document URL Picard could not use (never redirected)."""
+    """A client id that is a metadata-document URL Picard could not use (never redirected):
+    400 on the authorization page, 401 at the token endpoint (as oauthlib's invalid_client)."""
 
     error = "invalid_client"
-    status_code = 401
+    status_code = 400
 
 
 def _key(client_id: str) -> str:
@@ -74,9 +75,10 @@ def cimd_failure(client_id) -> str | None:
     return cache.get(_key(client_id)) or "the document could not be used (see the server log)"
 
 
-def raise_cimd_failure(client_id, request) -> None:
+def raise_cimd_failure(client_id, request, *, status_code: int = 400) -> None:
     """Raise ``invalid_client`` naming the URL and the reason, if ``client_id`` is a
     metadata-document URL that could not be used."""
     reason = cimd_failure(client_id)
     if reason is not None and not get_application_model().objects.filter(client_id=client_id).exists():
-        raise CIMDClientError(description=f"The client ID metadata document {client_id[:300]} could not be used: {reason}.", request=request)
+        raise CIMDClientError(description=f"The client ID metadata document {client_id[:300]} could not be used: {reason}.",
+                              status_code=status_code, request=request)

@@ -90,14 +90,14 @@ class PicardOAuth2Validator(OAuth2Validator):
         if super().authenticate_client(request, *args, **kwargs):
             return True
         if request.client is None:
-            raise_cimd_failure(getattr(request, "client_id", None), request)
+            raise_cimd_failure(getattr(request, "client_id", None), request, status_code=401)
         return False
 
     def authenticate_client_id(self, client_id, request, *args, **kwargs):
         if super().authenticate_client_id(client_id, request, *args, **kwargs):
             return True
         if request.client is None:
-            raise_cimd_failure(client_id, request)
+            raise_cimd_failure(client_id, request, status_code=401)
         return False
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):

@@ -295,3 +295,11 @@ def test_a_refresh_token_reused_by_another_client_is_refused_even_inside_the_win
     stolen = token_request(live_server.url, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
                            auth=(oauth_app.client_id, oauth_app.client_secret))
     assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("uri", ["com.example.app:/oauth2redirect", "vscode://vscode.github-authentication/did-authenticate",
+                                 "http://[::1]:7777/cb", "http://127.0.0.1/"])
+def test_native_and_loopback_redirect_uris_are_accepted(live_server, uri):
+    response = _register(live_server.url, {**CLAUDE_CODE, "redirect_uris": [uri]})
+    assert response.status_code == 201, response.text
+    assert response.json()["redirect_uris"] == [uri]

@@ -83,7 +83,9 @@ def test_parallel_batch_submits_store_every_item_exactly_once(alice):
     assert len(set(ids)) == 90
 
 
-def test_the_same_refresh_token_used_twice_at_once_exactly_one_succeeds(live_server, token_for, oauth_app, alice):
+def test_the_same_refresh_token_used_twice_at_once_exactly_one_succeeds(live_server, token_for, oauth_app, alice, settings):
+    # Without the grace window (with it, both succeed: oauth/tests/test_client_interop.py).
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0}
     tokens = token_for(alice)
     data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": oauth_app.client_id}
 
