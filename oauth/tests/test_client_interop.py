@@ -114,7 +114,7 @@ def test_dcr_refuses_a_redirect_uri_with_whitespace_or_control_characters(live_s
     assert not Application.objects.exists()
 
 
-def test_the_split_uri_attack_delivers_no_code_to_the_smuggled_host(live_server, alice):
+def test_the_split_uri_attack_stores_no_redirect_to_the_smuggled_host(live_server, alice):
     _register(live_server.url, {**CLAUDE_CODE, "redirect_uris": [SPLIT_ATTACKS[0]]})
     assert not Application.objects.filter(redirect_uris__contains="evil.example").exists()
 

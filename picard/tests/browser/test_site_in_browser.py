@@ -229,7 +229,7 @@ def test_member_pages_fit_a_phone_and_the_menu_opens(live_site, new_page):
     page = new_page(mobile=True)
     sign_up(site, page, "phoebe", "Phoebe on the phone")
     create_memory(site, page, "A very long unbroken word: " + "x" * 300 + " and a URL https://example.com/" + "a" * 200, tags="long")
-    for path in ["/memories/", "/memories/new", "/memories/import", "/activity", "/account/settings", "/personas/"]:
+    for path in ["/memories/", "/memories/new", "/memories/import", "/activity", "/account/settings", "/personas/", "/connect/", "/settings/tokens/"]:
         page.goto(site(path))
         assert no_horizontal_overflow(page), f"{path} scrolls sideways on a phone"
     page.goto(site("/memories/"))
