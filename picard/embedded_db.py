@@ -268,13 +268,24 @@ class EmbeddedServerWatchdog:
         pgdata = self.server.pgdata
         dead_pid = self.server.get_pid()
         noticed = time.monotonic()
+        launched = False  # this process ran pg_ctl start (an attempt may fail after it did)
         attempt = 0
         while not self._stopping.is_set():
             try:
                 with _holders_lock(pgdata):
                     if self._stopping.is_set():
                         return
-                    restarted = _restart_if_down(self.server)
+                    _forget_dead_holders(pgdata)
+                    if not _postmaster_running(pgdata):
+                        _remove_stale_lock_files(pgdata)
+                        launched = launched or _postmaster_pid(pgdata) is None  # so pgserver starts one
+                    # Starts PostgreSQL if it is not running, and points this handle at it
+                    # either way (pgserver's own lock, which this method expects held).
+                    with self.server._lock:
+                        self.server.ensure_postgres_running()
+                        self.server.global_process_id_list.get_and_add(os.getpid())
+                    if not _postmaster_running(pgdata):  # pgserver took a zombie's postmaster.pid for a server
+                        raise RuntimeError("processes of the stopped server are still exiting")
             except Exception as exc:  # noqa: BLE001 - reported, then tried again
                 delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
                 attempt += 1
@@ -285,29 +296,13 @@ class EmbeddedServerWatchdog:
                 if self._stopping.wait(delay):
                     return
                 continue
-            if restarted:
+            if launched:
                 logger.warning(
                     "embedded database: PostgreSQL at %s had stopped (postmaster %s); restarted it (postmaster %s) in %.1f s, "
                     "recovering from its write-ahead log",
                     pgdata, dead_pid, self.server.get_pid(), time.monotonic() - noticed,
                 )
             return
-
-
-def _restart_if_down(server) -> bool:
-    """Under the holders lock: start ``server`` if its postmaster is not running (True), or
-    point this handle at the postmaster another holder already started (False)."""
-    pgdata = server.pgdata
-    _forget_dead_holders(pgdata)
-    restarting = not _postmaster_running(pgdata)
-    if restarting:
-        _remove_stale_lock_files(pgdata)
-    with server._lock:  # pgserver's own lock, which ensure_postgres_running expects held
-        server.ensure_postgres_running()
-        server.global_process_id_list.get_and_add(os.getpid())
-    if not _postmaster_running(pgdata):  # pgserver took a zombie's postmaster.pid for a server
-        raise RuntimeError("processes of the stopped server are still exiting")
-    return restarting
 
 
 def release() -> None:

@@ -43,8 +43,25 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_a_holder_that_died_without_exiting_does_not_keep_the_server_running(tmp_path):
-    pgdata = tmp_path / "pgdata"
+def _folder_for_postgres(prefix: str) -> Path:
+    """A new folder PostgreSQL can reach as root, where it runs as the user ``pgserver``: not
+    under pytest's base temp folder, which any other pytest session on the machine makes
+    private again (pgserver opens the way when it starts a server; a later restart or stop
+    also runs as ``pgserver``)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def postgres_folder():
+    folder = _folder_for_postgres("picard-embedded-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_holder_that_died_without_exiting_does_not_keep_the_server_running(postgres_folder):
+    pgdata = postgres_folder / "pgdata"
     _join_and_exit(pgdata)  # creates the cluster; the only holder exits, so the server stops
     assert not _running(pgdata)
     holders = pgdata / ".handle_pids.json"
@@ -70,10 +87,10 @@ def _wait_until_stopped(pgdata: Path, seconds: float = 15) -> bool:
     return not _running(pgdata)
 
 
-def test_stopping_uvicorn_with_two_workers_stops_the_embedded_server(tmp_path):
+def test_stopping_uvicorn_with_two_workers_stops_the_embedded_server(postgres_folder):
     """SIGTERM to uvicorn's main process (what `docker stop` or systemd sends): each worker
     shuts down cleanly and gives back its handle, and the last one stops PostgreSQL."""
-    data = tmp_path / "data"
+    data = postgres_folder / "data"
     pgdata = data / "pgdata"
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PICARD_PUBLIC_URL")}
     env.update(PICARD_DATA_DIR=str(data), DJANGO_SETTINGS_MODULE="picard.settings.base", LOG_LEVEL="WARNING")
@@ -89,6 +106,38 @@ def test_stopping_uvicorn_with_two_workers_stops_the_embedded_server(tmp_path):
         assert _wait_until_stopped(pgdata), f"the embedded server kept running after uvicorn stopped:\n{output}"
         assert "Traceback" not in output, output
     finally:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None and info.is_running():
+            os.kill(info.pid, signal.SIGINT)
+
+
+HOLD = (
+    "import sys, time; from pathlib import Path; from picard.embedded_db import database_settings; "
+    "database_settings(Path(sys.argv[1])); print('joined', flush=True); time.sleep(600)"
+)
+
+
+def test_a_server_killed_together_with_its_holders_starts_again_at_the_next_start(postgres_folder):
+    """kill -9 of PostgreSQL and of the only Picard process (a crashed machine session, the
+    OOM killer): the next process starts it again, although postmaster.pid and the socket's
+    lock file still name the dead postmaster (which stays a zombie where nothing reaps
+    orphans, as in a container whose first process is no init)."""
+    pgdata = postgres_folder / "pgdata"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(pgdata)], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"joined\n"
+        postmaster = PostmasterInfo.read_from_pgdata(pgdata).pid
+        holder.kill()  # first, so its watchdog cannot restart the server
+        holder.wait(timeout=30)
+        os.kill(postmaster, signal.SIGKILL)
+
+        _join_and_exit(pgdata)  # starts the server again; stops it when it exits (the last holder)
+        log = (pgdata / "log").read_text()
+        assert log.count("database system is ready to accept connections") == 2, log[-4000:]
+        assert _wait_until_stopped(pgdata)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
         info = PostmasterInfo.read_from_pgdata(pgdata)
         if info is not None and info.is_running():
             os.kill(info.pid, signal.SIGINT)
@@ -116,24 +165,13 @@ with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], autoco
 """
 
 
-def _folder_for_postgres(prefix: str) -> Path:
-    """A new folder PostgreSQL can reach as root, where it runs as the user ``pgserver``: not
-    under pytest's base temp folder, which any other pytest session on the machine makes
-    private again (pgserver opens the way only when it starts a server, not for a restart)."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    folder.chmod(0o755)
-    return folder
-
-
-def test_a_failed_statement_leaves_its_values_out_of_the_embedded_servers_log():
+def test_a_failed_statement_leaves_its_values_out_of_the_embedded_servers_log(postgres_folder):
     """PostgreSQL logs a failed statement with its SQL and the failing key by default; for
     Picard that would copy memory text and e-mail addresses into var/pgdata/log."""
-    folder = _folder_for_postgres("picard-pglog-")
-    pgdata = folder / "pgdata"
+    pgdata = postgres_folder / "pgdata"
     subprocess.run([sys.executable, "-c", FAILING_STATEMENTS, str(pgdata), SECRET], cwd=ROOT, check=True, timeout=120)
 
     log = (pgdata / "log").read_text()
-    shutil.rmtree(folder, ignore_errors=True)
     assert "duplicate key value violates unique constraint" in log  # the failures are still logged
     assert SECRET not in log, log
 
@@ -252,7 +290,7 @@ def test_the_embedded_server_restarts_itself_after_kill_9_and_keeps_acknowledged
                 if health[-1] == 200:
                     break
                 time.sleep(0.1)
-            assert health[-1] == 200, f"/healthz never came back after the kill: {health}\n{log.read_text()}"
+            assert health[-1] == 200, f"/healthz never came back after the kill: {health}\n{log.read_text()[-4000:]}"
             after_restart = len(writers.acknowledged)
             writers.wait_for(after_restart + 20)
         restarted = PostmasterInfo.read_from_pgdata(pgdata)
@@ -264,6 +302,7 @@ def test_the_embedded_server_restarts_itself_after_kill_9_and_keeps_acknowledged
         server.terminate()
         server.wait(timeout=60)
     output = log.read_text()
-    assert output.count("restarted it (postmaster") == 1, output
+    restarts = [line for line in output.splitlines() if "picard.embedded_db" in line]
+    assert sum("restarted it (postmaster" in line for line in restarts) == 1, restarts
     # The restarted server belongs to the holders as before: stopping uvicorn stops it.
-    assert _wait_until_stopped(pgdata), f"the restarted embedded server kept running after uvicorn stopped:\n{output}"
+    assert _wait_until_stopped(pgdata), f"the restarted embedded server kept running after uvicorn stopped:\n{output[-4000:]}"
