@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import psutil
+import psycopg
+from psycopg import sql
 
 from picard.filelock import exclusive
 
@@ -192,8 +194,6 @@ def _shared_memory_attached(shmid: int) -> bool:
 
 def _prepare_server(server) -> None:
     """Create Picard's database if missing and keep statement values out of the server's log."""
-    import psycopg
-
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
         if not exists:
@@ -208,8 +208,6 @@ def _prepare_server(server) -> None:
 def _quiet_statement_logging(conn) -> None:
     """Set ``QUIET_STATEMENT_LOGGING`` with ALTER SYSTEM (kept in the data folder, so every
     later start has it) and wait until the reload reached the server."""
-    from psycopg import sql
-
     def differing() -> list[str]:
         rows = conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(QUIET_STATEMENT_LOGGING),))
         current = dict(rows.fetchall())
