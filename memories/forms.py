@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from memories import validation
 from memories.models import Permission
 from memories.selectors import EXPIRED_CHOICES
+from picard.errors import form_message
 from picard.exceptions import DomainError
 
 SORT_CHOICES = [
@@ -25,15 +26,13 @@ SORT_CHOICES = [
 WHOSE_CHOICES = [("mine", "Mine"), ("all", "Everything I can see")]
 
 
-def _domain(callable_, *args, **kwargs):
+def validated(callable_, *args, **kwargs):
+    """``callable_(...)`` (a ``memories.validation`` check); its DomainError becomes the
+    form error the page shows next to the field (``picard.errors.form_message``)."""
     try:
         return callable_(*args, **kwargs)
     except DomainError as exc:
-        message = exc.message
-        field = exc.details.get("field")
-        if field and message.startswith(f"{field}: "):
-            message = message[len(field) + 2 :]
-        raise forms.ValidationError(message[:1].upper() + message[1:]) from exc
+        raise forms.ValidationError(form_message(exc)) from exc
 
 
 def split_list(value: str) -> list[str]:
@@ -75,10 +74,10 @@ class MemoryForm(forms.Form):
             del self.fields["share_groups"]
 
     def clean_text(self):
-        return _domain(validation.clean_text, self.cleaned_data["text"])
+        return validated(validation.clean_text, self.cleaned_data["text"])
 
     def clean_tags(self):
-        return _domain(validation.clean_tags, split_list(self.cleaned_data.get("tags", "")))
+        return validated(validation.clean_tags, split_list(self.cleaned_data.get("tags", "")))
 
     def clean_share_users(self):
         return split_list(self.cleaned_data.get("share_users", ""))
@@ -89,7 +88,7 @@ class MemoryForm(forms.Form):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt_timezone.utc)
-        return _domain(validation.clean_expires_at, value)
+        return validated(validation.clean_expires_at, value)
 
     def clean_metadata(self):
         raw = (self.cleaned_data.get("metadata") or "").strip()
@@ -99,7 +98,7 @@ class MemoryForm(forms.Form):
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).")
-        return _domain(validation.clean_metadata, value)
+        return validated(validation.clean_metadata, value)
 
     def clean(self):
         data = super().clean()
@@ -130,7 +129,7 @@ class MemoryFilterForm(forms.Form):
     sort = forms.ChoiceField(label="Sort", choices=SORT_CHOICES, required=False)
 
     def clean_tags(self):
-        return tuple(_domain(validation.clean_tags, split_list(self.cleaned_data.get("tags", ""))))
+        return tuple(validated(validation.clean_tags, split_list(self.cleaned_data.get("tags", ""))))
 
     def clean_expired(self):
         value = self.cleaned_data.get("expired") or "active"
@@ -193,12 +192,12 @@ class BulkForm(forms.Form):
         ids = self.cleaned_data["ids"]
         if len(ids) > 500:
             raise forms.ValidationError("At most 500 memories at a time.")
-        return [_domain(validation.clean_uuid, i, field="ids") for i in ids]
+        return [validated(validation.clean_uuid, i, field="ids") for i in ids]
 
     def clean(self):
         data = super().clean()
         if data.get("action") in ("add_tag", "remove_tag"):
-            tags = _domain(validation.clean_tags, [data.get("tag") or ""]) if (data.get("tag") or "").strip() else []
+            tags = validated(validation.clean_tags, [data.get("tag") or ""]) if (data.get("tag") or "").strip() else []
             if not tags:
                 self.add_error("tag", "Type the tag to add or remove.")
             else:
@@ -221,4 +220,4 @@ class ExportForm(forms.Form):
     permission = forms.ChoiceField(label="Only with visibility", choices=[("", "Any")] + list(Permission.choices), required=False)
 
     def clean_tags(self):
-        return tuple(_domain(validation.clean_tags, split_list(self.cleaned_data.get("tags", ""))))
+        return tuple(validated(validation.clean_tags, split_list(self.cleaned_data.get("tags", ""))))

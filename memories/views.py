@@ -26,6 +26,7 @@ from memories.forms import BulkForm, MemoryFilterForm, MemoryForm
 from memories.models import Memory, Permission
 from memories.selectors import SORTS, MemoryFilters, _encode_cursor
 from picard.context import call_context
+from picard.errors import form_message
 from picard.exceptions import DomainError, NotFound, PermissionDenied
 
 logger = logging.getLogger(__name__)
@@ -68,13 +69,6 @@ def _field_for(exc: DomainError, form) -> str | None:
     if field == "share_users" and "share_users" not in form.fields:
         return None
     return field if field in form.fields else None
-
-
-def _strip_field(message: str, exc: DomainError) -> str:
-    field = exc.details.get("field")
-    if field and message.startswith(f"{field}: "):
-        message = message[len(field) + 2 :]
-    return message[:1].upper() + message[1:]
 
 
 # --- list, search, filters -------------------------------------------------------------------
@@ -192,7 +186,7 @@ def _query_without(request, *keys: str) -> str:
 
 
 def _apply_errors(form, exc: DomainError) -> None:
-    form.add_error(_field_for(exc, form), _strip_field(exc.message, exc))
+    form.add_error(_field_for(exc, form), form_message(exc))
 
 
 def _initial_from_user(user) -> dict:

@@ -22,7 +22,7 @@ from personas import selectors, services
 from personas.forms import AskForm, PersonaForm
 from personas.llm import llm_configured
 from picard.context import CallContext, _current, call_context
-from picard.drf import error_body
+from picard.errors import error_body, translate
 from picard.exceptions import DomainError
 
 DIRECTORY_PAGE = 50
@@ -148,8 +148,11 @@ def persona_ask_stream(request, user_id):
         with call_context(surface="web"):
             events = services.persona_answer_stream(actor=request.user, user_id=user_id, prompt=prompt)
     except DomainError as exc:
-        status = exc.http_status if exc.http_status < 500 else 503
-        return JsonResponse(error_body(exc.code, exc.message, exc.details), status=status)
+        translation = translate(exc)
+        response = JsonResponse(translation.body(), status=translation.status if translation.status < 500 else 503)
+        for name, value in translation.headers.items():
+            response[name] = value
+        return response
     response = StreamingHttpResponse(_event_stream(events, actor=request.user, surface_context=context), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

@@ -9,4 +9,5 @@ class PicardConfig(AppConfig):
     def ready(self) -> None:
         # Connect the start-up key check, the login back-off signals and the exception
         # recorder used by the error middleware.
-        from picard import checks, middleware, ratelimit  # noqa: F401
+        from picard import checks, ratelimit  # noqa: F401
+        from picard.edge import django as edge_django  # noqa: F401

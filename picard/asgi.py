@@ -3,9 +3,10 @@
 - It owns the lifespan, because a mounted sub-app's lifespan never runs and Django's ASGI
   handler refuses lifespan events: startup runs the MCP session manager; shutdown stops it
   and releases the embedded database handle (uvicorn re-raises SIGTERM, skipping atexit).
-- ``/mcp`` goes to the MCP app with its scope unchanged (no ``/mcp/`` redirect dance).
-- ``/.well-known/oauth-protected-resource`` and ``…/mcp`` (RFC 9728) have one owner: the MCP door.
-- Everything else goes to Django.
+- HTTP goes through the edge (``picard.edge``): input checks, the body read once, then
+  ``/mcp`` to the MCP app with its scope unchanged (no ``/mcp/`` redirect dance), the
+  RFC 9728 metadata (``/.well-known/oauth-protected-resource[/mcp]``) to the MCP door,
+  everything else to Django (``picard.edge.django.DjangoApp``).
 """
 
 from __future__ import annotations
@@ -17,18 +18,27 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "picard.settings.base")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+import django  # noqa: E402
+
+django.setup(set_prefix=False)
+
+# Everything below needs the app registry (models, settings) that django.setup() filled.
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+from django.db import connections  # noqa: E402
+
+from mcp_bridge.http import McpHttpApp, ProtectedResourceMetadataApp  # noqa: E402
+from picard.checks import assert_encryption_keys_match  # noqa: E402
+from picard.db import run_sync  # noqa: E402
+from picard.edge.asgi import Edge  # noqa: E402
+from picard.edge.django import DjangoApp  # noqa: E402
+from picard.edge.request_id import RequestIdMiddleware  # noqa: E402
+from picard.embedded_db import release  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
-MCP_PATH = "/mcp"
-PRM_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp")
 
 
 def _close_db_connections(*, close_pool: bool) -> None:
     """Close this thread's connection and, for a real server shutting down, the pool."""
-    from django.db import connections
-
     connections.close_all()
     if close_pool:
         for connection in connections.all(initialized_only=True):
@@ -38,73 +48,49 @@ def _close_db_connections(*, close_pool: bool) -> None:
 
 def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | None = None, json_response: bool | None = None):
     """A fresh top-level app (tests build several, with different MCP modes)."""
-    django_app = get_asgi_application()
-
-    from django.core.exceptions import ImproperlyConfigured
-
-    from picard.checks import assert_encryption_keys_match
-    from picard.db import run_sync
-    from picard.middleware import asgi_edge
-
-    from mcp_bridge.http import McpHttpApp, ProtectedResourceMetadataApp
-
     mcp_app = McpHttpApp(stateless=stateless, json_response=json_response)
-    prm_app = ProtectedResourceMetadataApp()
 
     async def lifespan(receive, send) -> None:
-        stack = contextlib.AsyncExitStack()
-        message = await receive()
-        assert message["type"] == "lifespan.startup"
-        try:
-            # Refuse to serve with encryption keys that cannot read the stored memories.
-            await run_sync(assert_encryption_keys_match)
-        except ImproperlyConfigured as exc:
-            await send({"type": "lifespan.startup.failed", "message": str(exc)})
-            return
-        try:
-            await stack.enter_async_context(mcp_app.lifespan())
-        except Exception as exc:  # pragma: no cover - reported to the server, which exits
-            logger.exception("MCP session manager failed to start")
-            await send({"type": "lifespan.startup.failed", "message": str(exc)})
-            return
-        await send({"type": "lifespan.startup.complete"})
-        message = await receive()
-        try:
-            await stack.aclose()
-            await run_sync(_close_db_connections, close_pool=release_db_on_shutdown)
-        finally:
-            if release_db_on_shutdown:
-                from picard.embedded_db import release
+        await serve_lifespan(receive, send, mcp_app=mcp_app, release_db_on_shutdown=release_db_on_shutdown)
 
-                # Off the event loop: it waits for the embedded PostgreSQL to stop, and its
-                # Django close_all() is refused in async code (this process's connections
-                # and pool were closed just above).
-                await asyncio.to_thread(release)
-            await send({"type": "lifespan.shutdown.complete"})
+    edge = Edge(django_app=DjangoApp(), mcp_app=mcp_app, prm_app=ProtectedResourceMetadataApp(), lifespan=lifespan)
+    # Outermost: every HTTP request (refusals included) gets a request id in its logs and
+    # response headers.
+    application = RequestIdMiddleware(edge)
+    application.mcp = mcp_app  # for tests and introspection
+    return application
 
-    async def application(scope, receive, send):
-        kind = scope["type"]
-        if kind == "lifespan":
-            await lifespan(receive, send)
-            return
-        if kind == "http":
-            path = scope["path"]
-            if path == MCP_PATH:
-                await mcp_app(scope, receive, send)
-                return
-            if path.rstrip("/") in PRM_PATHS:
-                await prm_app(scope, receive, send)
-                return
-        await django_app(scope, receive, send)
 
-    from picard.logging import RequestIdMiddleware
-
-    # Body limits, malformed input and the /mcp rate limit are refused here, before any app
-    # runs; outermost, every HTTP request (refusals included) gets a request id in its logs
-    # and response headers.
-    edge = RequestIdMiddleware(asgi_edge(application))
-    edge.mcp = mcp_app  # for tests and introspection
-    return edge
+async def serve_lifespan(receive, send, *, mcp_app, release_db_on_shutdown: bool) -> None:
+    """Startup: refuse to serve with encryption keys that cannot read the stored memories,
+    start the MCP session manager and the activity writer. Shutdown: stop them, close the
+    database connections, release the embedded PostgreSQL."""
+    stack = contextlib.AsyncExitStack()
+    message = await receive()
+    assert message["type"] == "lifespan.startup"
+    try:
+        await run_sync(assert_encryption_keys_match)
+    except ImproperlyConfigured as exc:
+        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+        return
+    try:
+        await stack.enter_async_context(mcp_app.lifespan())
+    except Exception as exc:  # pragma: no cover - reported to the server, which exits
+        logger.exception("MCP session manager failed to start")
+        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+        return
+    await send({"type": "lifespan.startup.complete"})
+    message = await receive()
+    try:
+        await stack.aclose()
+        await run_sync(_close_db_connections, close_pool=release_db_on_shutdown)
+    finally:
+        if release_db_on_shutdown:
+            # Off the event loop: it waits for the embedded PostgreSQL to stop, and its
+            # Django close_all() is refused in async code (this process's connections
+            # and pool were closed just above).
+            await asyncio.to_thread(release)
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 application = build_application()

@@ -1,8 +1,11 @@
-"""One error tree for the whole application, translated once per door.
+"""One error tree for the whole application, translated once (``picard.errors``).
 
-Application code raises these; DRF's handler (``picard.drf``), the MCP door
-(``mcp_bridge``) and the HTML views turn them into their protocol's error shape.
-Messages are "boring": they never reveal whether something the actor may not see exists.
+Application code raises these; ``picard.errors.translate`` turns any exception into
+(status, code, message, details, headers) and each door only renders that: DRF's handler
+(``picard.drf``), the ASGI edge (``picard.edge``), the MCP door (``mcp_bridge``) and the
+HTML views (``picard.errors.form_message``). A class carries its own HTTP status and
+headers (``Retry-After`` only on 429 and 503). Messages are "boring": they never reveal
+whether something the actor may not see exists.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ class DomainError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "details": self.details}
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers every door sends with this error (none by default)."""
+        return {}
 
 
 class ValidationError(DomainError):
@@ -78,10 +85,28 @@ class RateLimited(DomainError):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
 
 class ServiceUnavailable(DomainError):
     code, http_status = "unavailable", 503
     default_message = "A service Picard depends on is unavailable; try again shortly."
+    retry_after = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached (``picard.errors.translate`` raises nothing: it maps
+    Django's and psycopg's connection errors onto this class)."""
+
+    code = "database_unavailable"
+    default_message = "The database is unavailable right now; nothing was changed. Try again in a few seconds."
+
+    def __init__(self, message: str | None = None, **kwargs: Any):
+        super().__init__(message, details={"retry_after": self.retry_after}, **kwargs)
 
 
 class ConfigurationError(DomainError):

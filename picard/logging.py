@@ -1,7 +1,7 @@
 """Structured logging: request ids, a JSON formatter, and a filter that scrubs secrets.
 
-- ``RequestIdMiddleware`` (pure ASGI, wraps the whole app in ``picard/asgi.py``, so the
-  site, the APIs and ``/mcp`` all get one): takes a well-formed ``X-Request-ID`` from the
+- ``picard.edge.request_id.RequestIdMiddleware`` (pure ASGI, wraps the whole app, so the
+  site, the APIs and ``/mcp`` all get one) takes a well-formed ``X-Request-ID`` from the
   proxy or makes one, echoes it in the response, puts it in a context variable that every
   log record (``RequestIdFilter``) and every activity entry (``picard.context``) carries,
   and logs one ``picard.request`` line per request: method, path *without the query
@@ -22,61 +22,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import uuid
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
 request_id_var: ContextVar[str | None] = ContextVar("picard_request_id", default=None)
-_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-_request_logger = logging.getLogger("picard.request")
 
 
 def new_request_id() -> str:
     return uuid.uuid4().hex[:16]
-
-
-class RequestIdMiddleware:
-    """ASGI middleware: one request id per HTTP request (see the module docstring)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _VALID_ID.match(incoming) else new_request_id()
-        from picard import context
-
-        token = request_id_var.set(request_id)
-        # Each request starts without a call context (the door sets one); nothing set
-        # earlier in this task's context may leak into it.
-        context_token = context._current.set(None)
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_with_id(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            path = scope.get("path", "")
-            if path != "/healthz":  # health probes every few seconds would drown the log
-                _request_logger.info(
-                    "%s %s %s %.1fms", scope.get("method", ""), path, status["code"], (time.perf_counter() - started) * 1000,
-                    extra={"http_method": scope.get("method", ""), "http_path": path, "http_status": status["code"],
-                           "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
-                )
-            context._current.reset(context_token)
-            request_id_var.reset(token)
 
 
 class RequestIdFilter(logging.Filter):

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from picard.errors import form_message
 from picard.exceptions import DomainError
 
 
@@ -72,8 +73,7 @@ def clients_view(request):
         except DomainError as exc:
             field = exc.details.get("field")
             field = {"allow_user_token_flow": "allow_user_token_flow", "scopes": "scopes"}.get(field, field)
-            message = exc.message.split(": ", 1)[1] if field and exc.message.startswith(f"{field}: ") else exc.message
-            form.add_error(field if field in form.fields else None, message[:1].upper() + message[1:])
+            form.add_error(field if field in form.fields else None, form_message(exc))
         else:
             form = ClientRegisterForm()
     response = render(request, "manage/clients.html", {"form": form, "registered": registered, "clients": _clients()},

@@ -1,18 +1,31 @@
-"""Rate limits and the login back-off, counted in PostgreSQL.
+"""Rate limits and the login back-off.
 
-Why PostgreSQL and not DRF throttles or django-axes: production runs several uvicorn
-workers (``docs/security.md``); DRF throttles count in the Django cache, which is
-per-process unless a shared cache (Redis/Memcached) is deployed — Picard deliberately
-needs nothing but PostgreSQL. django-axes covers only the login form, not ``/token``,
-``/api/tools`` or ``/mcp``. So every limit here is one fixed-window counter row in an
-UNLOGGED table (no WAL; counters are disposable), bumped with a single
-``INSERT … ON CONFLICT DO UPDATE … RETURNING`` — atomic across workers, one round trip.
+Why not DRF throttles or django-axes: DRF throttles count in the Django cache, which is
+per-process unless a shared cache (Redis/Memcached) is deployed — Picard deliberately needs
+nothing but PostgreSQL — and django-axes covers only the login form, not ``/token``,
+``/api/tools`` or ``/mcp``. So each rule picks its store:
+
+- ``"store": "shared"`` (the default; sign-in, ``/token``, registration — low rates where an
+  attacker gains from every extra try): one fixed-window counter row per key in an UNLOGGED
+  PostgreSQL table, bumped with a single ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` —
+  atomic across workers, one round trip, no WAL and so no flush at commit.
+- ``"store": "local"`` (``/api/tools`` and ``/mcp``: every request, high rates): fixed
+  windows in this worker's memory (``LocalCounters``), no database work at all. With N
+  worker processes a caller may get up to N × the rate; the store is bounded.
 
 Rules live in ``settings.PICARD_RATE_LIMITS``: ``{name: {"path": regex, "methods": [...],
-"rate": "N/SECONDS", "key": "ip" | "token"}}``. ``key="token"`` counts per bearer token
-(stored only as a SHA-256 prefix, never the token), falling back to the client IP.
+"rate": "N/SECONDS", "key": "ip" | "token", "store": "shared" | "local"}}``.
+
+``key="ip"`` counts per client IP, in the Django middleware. ``key="token"`` counts per
+*verified* bearer token (stored only as a SHA-256 prefix), per user for a signed-in
+session, and per client IP for everything else — by the door, after authentication (the DRF
+permission ``picard.drf.CountCaller``, the MCP door). Before any token lookup the client
+IP's bucket is checked (``check``): callers sending random bearer values are counted per
+IP and refused once it is spent, and no garbage value ever becomes a counter key.
+
 The login back-off (``settings.PICARD_LOGIN_BACKOFF``) counts *failed* logins per
-(username, IP) and per IP, and refuses further attempts with 429 until the window ends.
+(username, IP) and per IP in the shared store, and refuses further attempts with 429 until
+the window ends.
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -41,6 +55,7 @@ class Rule:
     limit: int
     window: int
     key: str  # "ip" | "token"
+    shared: bool  # counted in PostgreSQL (True) or in this process (False)
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -57,7 +72,7 @@ def _parse_rules(config: dict) -> tuple[Rule, ...]:
         limit, window = parse_rate(spec["rate"])
         rules.append(Rule(
             name=name, path=re.compile(spec["path"]), methods=frozenset(m.upper() for m in spec.get("methods", ["POST"])),
-            limit=limit, window=window, key=spec.get("key", "ip"),
+            limit=limit, window=window, key=spec.get("key", "ip"), shared=spec.get("store", "shared") != "local",
         ))
     return tuple(rules)
 
@@ -68,6 +83,7 @@ def rules() -> tuple[Rule, ...]:
     config = settings.PICARD_RATE_LIMITS
     if _parsed is None or _parsed[0] is not config:
         _parsed = (config, _parse_rules(config))
+        local_counters.clear()
     return _parsed[1]
 
 
@@ -95,12 +111,64 @@ def hit(key: str, *, limit: int, window: int, now: float | None = None) -> int:
         if random.random() < 0.002:  # keep the table small: drop long-finished windows
             cursor.execute(f"DELETE FROM {TABLE} WHERE expires_at < %s", [int(now) - 3600])
     if count > limit:
-        raise RateLimited(
-            f"Too many requests; at most {limit} per {window} seconds. Retry after the time in Retry-After.",
-            retry_after=max(1, start + window - int(now)),
-            details={"limit": limit, "window_seconds": window},
-        )
+        raise _limited(limit=limit, window=window, retry_after=max(1, start + window - int(now)))
     return count
+
+
+def _limited(*, limit: int, window: int, retry_after: int) -> RateLimited:
+    return RateLimited(
+        f"Too many requests; at most {limit} per {window} seconds. Retry after the time in Retry-After.",
+        retry_after=retry_after, details={"limit": limit, "window_seconds": window},
+    )
+
+
+class LocalCounters:
+    """Fixed-window counters in this process (rules with ``"store": "local"``). Thread-safe;
+    at most ``max_keys`` keys: finished windows are dropped first, then the oldest keys."""
+
+    def __init__(self, max_keys: int = 20_000):
+        self.max_keys = max_keys
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (window_start, count)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def hit(self, key: str, *, limit: int, window: int, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        start = int(now // window) * window
+        with self._lock:
+            previous_start, count = self._counts.get(key, (start, 0))
+            count = count + 1 if previous_start == start else 1
+            if key not in self._counts and len(self._counts) >= self.max_keys:
+                self._make_room(int(now))
+            self._counts[key] = (start, count)
+        if count > limit:
+            raise _limited(limit=limit, window=window, retry_after=max(1, start + window - int(now)))
+        return count
+
+    def peek(self, key: str, *, window: int, now: float | None = None) -> tuple[int, int]:
+        now = time.time() if now is None else now
+        start = int(now // window) * window
+        previous_start, count = self._counts.get(key, (start, 0))
+        if previous_start != start:
+            return 0, 0
+        return count, max(1, start + window - int(now))
+
+    def _make_room(self, now: int) -> None:
+        # Windows are at most an hour or so long: a key untouched for an hour is finished.
+        for key in [k for k, (start, _count) in self._counts.items() if start < now - 3600]:
+            del self._counts[key]
+        if len(self._counts) >= self.max_keys:
+            for key in list(self._counts)[: self.max_keys // 2]:  # insertion order: oldest first
+                del self._counts[key]
+
+
+local_counters = LocalCounters()
 
 
 def peek(key: str, *, window: int, now: float | None = None) -> tuple[int, int]:
@@ -130,19 +198,61 @@ def bearer_token(authorization: str) -> str | None:
     return value.strip() or None
 
 
-def request_key(rule: Rule, *, ip: str, authorization: str) -> str:
-    if rule.key == "token":
-        token = bearer_token(authorization)
-        if token:
-            return f"{rule.name}:t:{_digest(token)}"
+def _ip_key(rule: Rule, ip: str) -> str:
     return f"{rule.name}:ip:{ip}"
 
 
-def check(*, method: str, path: str, ip: str, authorization: str = "") -> None:
-    """Count this request against every matching rule (raises RateLimited)."""
-    for rule in rules():
-        if method in rule.methods and rule.path.match(path):
-            hit(request_key(rule, ip=ip, authorization=authorization), limit=rule.limit, window=rule.window)
+def _count(rule: Rule, key: str) -> None:
+    if rule.shared:
+        hit(key, limit=rule.limit, window=rule.window)
+    else:
+        local_counters.hit(key, limit=rule.limit, window=rule.window)
+
+
+def _refuse_spent(rule: Rule, key: str) -> None:
+    """Raise RateLimited when ``key``'s bucket is spent, without counting."""
+    if rule.shared:
+        count, retry = peek(key, window=rule.window)
+    else:
+        count, retry = local_counters.peek(key, window=rule.window)
+    if count >= rule.limit:
+        raise _limited(limit=rule.limit, window=rule.window, retry_after=retry)
+
+
+def matching(*, method: str, path: str) -> list[Rule]:
+    return [rule for rule in rules() if method in rule.methods and rule.path.match(path)]
+
+
+def needs_database(*, method: str, path: str) -> bool:
+    """Whether checking this request touches PostgreSQL (async callers then use a thread)."""
+    return any(rule.shared for rule in matching(method=method, path=path))
+
+
+def check(*, method: str, path: str, ip: str) -> None:
+    """Before authentication: count ``key="ip"`` rules; for ``key="token"`` rules refuse a
+    client IP whose bucket is spent (unauthenticated and garbage-token callers fill it),
+    before any token is looked up. Raises RateLimited."""
+    for rule in matching(method=method, path=path):
+        if rule.key == "token":
+            _refuse_spent(rule, _ip_key(rule, ip))
+        else:
+            _count(rule, _ip_key(rule, ip))
+
+
+def count_caller(*, method: str, path: str, ip: str, verified_token: str | None = None, user_id: object = None) -> None:
+    """After authentication: count ``key="token"`` rules per verified token (the raw value,
+    stored only as a digest), else per signed-in user, else per client IP. Call it only
+    with a token that passed verification. Raises RateLimited."""
+    for rule in matching(method=method, path=path):
+        if rule.key != "token":
+            continue
+        if verified_token:
+            key = f"{rule.name}:t:{_digest(verified_token)}"
+        elif user_id is not None:
+            key = f"{rule.name}:u:{user_id}"
+        else:
+            key = _ip_key(rule, ip)
+        _count(rule, key)
 
 
 def client_ip(request) -> str:
@@ -193,6 +303,6 @@ def _clear_login_failures(sender, request=None, user=None, **kwargs):
 def check_request(request) -> None:
     """The Django middleware's entry point: rules for this path, then the login back-off."""
     ip = client_ip(request)
-    check(method=request.method, path=request.path, ip=ip, authorization=request.headers.get("Authorization", ""))
+    check(method=request.method, path=request.path, ip=ip)
     if request.method == "POST" and re.match(settings.PICARD_LOGIN_PATHS, request.path):
         login_allowed(username=str(request.POST.get("username", "")), ip=ip)

@@ -62,17 +62,19 @@ INSTALLED_APPS = [
     "mcp_bridge",
 ]
 
+# All synchronous: picard.edge.django.DjangoApp runs the whole chain and the view in one
+# worker thread (one crossing of the sync/async boundary per request).
 MIDDLEWARE = [
-    "picard.middleware.ErrorEnvelopeMiddleware",  # outermost: no escaped exception leaves as a 500 page
-    "picard.middleware.SecurityHeadersMiddleware",
+    "picard.edge.django.ErrorEnvelopeMiddleware",  # outermost: no escaped exception leaves as a 500 page
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "picard.middleware.RateLimitMiddleware",
+    "picard.edge.django.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -157,13 +159,14 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# --- Hardening (picard/middleware.py, picard/ratelimit.py; docs/security.md) -------------------
+# --- Hardening (picard/edge/, picard/ratelimit.py; docs/security.md) -------------------
 # Largest request body (JSON, forms) in bytes; larger ones get 413 before any code runs.
 # 4 MiB fits a full batch (100 memories of 10,000 characters of non-Latin text).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=4 * 1024 * 1024)
 # Largest multipart upload (e.g. an import file).
 PICARD_MAX_UPLOAD_BYTES = env.int("PICARD_MAX_UPLOAD_BYTES", default=64 * 1024 * 1024)
-# Rate limits, counted in PostgreSQL so that every worker shares them. "N/SECONDS".
+# Rate limits "N/SECONDS" (picard/ratelimit.py): "shared" rules are counted in PostgreSQL (every
+# worker shares them), "local" ones in each worker's memory; "token" rules count verified tokens.
 PICARD_RATE_LIMITS = {
     "login": {"path": r"^/(login|accounts/login|admin/login)/?$", "methods": ["POST"],
               "rate": env.str("PICARD_RATE_LOGIN", default="30/300"), "key": "ip"},
@@ -176,14 +179,17 @@ PICARD_RATE_LIMITS = {
     "user_token": {"path": r"^/api/user-tokens/", "methods": ["POST"],
                    "rate": env.str("PICARD_RATE_USER_TOKEN", default="60/60"), "key": "ip"},
     "tools": {"path": r"^/api/tools/?$", "methods": ["POST"],
-              "rate": env.str("PICARD_RATE_TOOLS", default="1200/60"), "key": "token"},
+              "rate": env.str("PICARD_RATE_TOOLS", default="1200/60"), "key": "token", "store": "local"},
     "mcp": {"path": r"^/mcp/?$", "methods": ["POST"],
-            "rate": env.str("PICARD_RATE_MCP", default="1200/60"), "key": "token"},
+            "rate": env.str("PICARD_RATE_MCP", default="1200/60"), "key": "token", "store": "local"},
 }
-# Sent on every response that sets none (picard.middleware.SecurityHeadersMiddleware).
-PICARD_CONTENT_SECURITY_POLICY = env.str(
-    "PICARD_CONTENT_SECURITY_POLICY", default="frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
-)
+# Content-Security-Policy (django-csp) on every response: no framing (clickjacking, e.g. of the
+# OAuth consent page), no plugins, no <base> hijacking. Production adds a strict script/style
+# policy (settings/production.py). Deliberately no form-action: browsers apply it to the
+# redirect after the consent form, which goes to the client's own redirect URI.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {"frame-ancestors": ["'none'"], "base-uri": ["'self'"], "object-src": ["'none'"]},
+}
 PICARD_LOGIN_PATHS = r"^/(login|accounts/login|admin/login)/?$"
 # Failed sign-ins: after this many per (username, IP) or per IP inside the window, further
 # attempts get 429 until the window ends; a successful sign-in clears the (username, IP) count.
@@ -285,7 +291,9 @@ REST_FRAMEWORK = {
         "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # picard.permissions.CountCaller first: it counts the "token" rate limits after authentication, before a
+    # 401 (picard/ratelimit.py).
+    "DEFAULT_PERMISSION_CLASSES": ["picard.permissions.CountCaller", "rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "picard.drf.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

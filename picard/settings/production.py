@@ -12,7 +12,7 @@ from csp.constants import NONE, SELF  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 from .base import *  # noqa: E402,F403
-from .base import MIDDLEWARE, PICARD_PUBLIC_URL, env  # noqa: E402
+from .base import PICARD_PUBLIC_URL, env  # noqa: E402
 
 DEBUG = False
 
@@ -51,8 +51,6 @@ CORS_ALLOW_ALL_ORIGINS = env.bool("CORS_ALLOW_ALL_ORIGINS", default=False)
 
 # Content-Security-Policy (django-csp). Scripts and styles come from our own origin only;
 # inline style attributes are allowed (the templates use a few), inline scripts are not.
-MIDDLEWARE = [*MIDDLEWARE]
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
 CONTENT_SECURITY_POLICY = {
     # The API explorer (/docs) loads Swagger UI's own assets; it is excluded from the policy.
     "EXCLUDE_URL_PREFIXES": tuple(env.list("CSP_EXCLUDE_URL_PREFIXES", default=["/docs", "/api/docs"])),

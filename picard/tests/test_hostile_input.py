@@ -1,5 +1,6 @@
-"""Hostile input at the edge: every malformed request gets a clear 4xx JSON envelope before
-any application code runs, over real HTTP against the real ASGI app."""
+"""Hostile input at the edge: every malformed request gets a clear 4xx JSON envelope (a
+JSON-RPC error on ``/mcp``) before any application code runs, over real HTTP against the
+real ASGI app."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from django.conf import settings
 
 def _error(response: httpx.Response) -> dict:
     body = response.json()
+    assert "Traceback" not in response.text
+    if response.request.url.path == "/mcp" and "jsonrpc" in body:
+        # /mcp speaks JSON-RPC: -32700 for what is not JSON, -32600 for the rest; Picard's
+        # reason is in error.data.code.
+        assert body["jsonrpc"] == "2.0" and body["id"] is None
+        assert body["error"]["code"] in (-32700, -32600)
+        return {"code": body["error"]["data"]["code"], "message": body["error"]["message"]}
     assert body["status"] == "error"
     assert set(body["error"]) == {"code", "message", "details"}
     assert "Traceback" not in response.text

@@ -6,7 +6,8 @@ import pytest
 
 from memories.activity import activity_record
 from picard import context
-from picard.logging import JsonFormatter, RedactSecretsFilter, RequestIdFilter, RequestIdMiddleware, redact
+from picard.edge.request_id import RequestIdMiddleware
+from picard.logging import JsonFormatter, RedactSecretsFilter, RequestIdFilter, redact
 
 
 def _call(app, headers=()):
