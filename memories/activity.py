@@ -5,6 +5,13 @@ Every create/update/delete/permission change/search/persona query calls
 from ``picard.context`` and never stores memory text: ``memory_ids`` are UUIDs and
 ``details`` holds counts, scores, timings and token usage only.
 
+Writes are recorded in the caller's transaction (durable with the change they describe).
+Reads (``READ_ACTIONS``: searches) do not pay for a durable write of their own: with
+``PICARD_ACTIVITY_BUFFER`` on (the default), their rows go into ``read_buffer``, a bounded
+queue that a background thread writes in batches — every second, or at once when
+``ActivityBuffer.batch_size`` rows wait — and that is flushed at shutdown. A crash (kill -9,
+power loss) may lose the last second of read activity; nothing else.
+
 Readers:
 - ``activity_timeline`` — one user's own actions, newest first, with a cursor (the
   user's activity page);
@@ -15,15 +22,19 @@ Readers:
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import json
+import logging
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.db import close_old_connections
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -38,9 +49,82 @@ TIMELINE_MAX_LIMIT = 200
 AGGREGATE_MAX_DAYS = 366
 
 
+logger = logging.getLogger(__name__)
+
+# Actions that only read: buffered (see the module docstring).
+READ_ACTIONS = frozenset({"memory.search"})
+
+
+class ActivityBuffer:
+    """Read-activity rows waiting to be written: at most ``max_rows`` (a caller that finds
+    it full writes the batch itself — back-pressure, never loss), written by one daemon
+    thread every ``interval`` seconds or as soon as ``batch_size`` rows wait."""
+
+    def __init__(self, *, max_rows: int = 5000, batch_size: int = 200, interval: float = 1.0):
+        self.max_rows, self.batch_size, self.interval = max_rows, batch_size, interval
+        self._rows: list[Activity] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, row: Activity) -> None:
+        with self._lock:
+            self._rows.append(row)
+            full = len(self._rows) >= self.max_rows
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="picard-activity-writer", daemon=True)
+                self._thread.start()
+        if full:
+            self.flush()
+        elif len(self._rows) >= self.batch_size:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write every waiting row now (one INSERT per batch); returns how many."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        for start in range(0, len(rows), self.batch_size):
+            Activity.objects.bulk_create(rows[start : start + self.batch_size])
+        return len(rows)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if not self._rows:
+                continue
+            try:
+                close_old_connections()
+                self.flush()
+            except Exception:  # noqa: BLE001 - the database being away must not kill the writer
+                logger.warning("could not write %d buffered activity rows; dropped", len(self._rows), exc_info=True)
+            finally:
+                close_old_connections()
+
+
+read_buffer = ActivityBuffer()
+
+
+def activity_flush() -> int:
+    """Write the buffered read activity now (at shutdown; tests)."""
+    return read_buffer.flush()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if len(read_buffer):
+        try:
+            read_buffer.flush()
+        except Exception:  # noqa: BLE001 - at exit, a lost second of read activity is acceptable
+            logger.warning("buffered activity rows lost at exit", exc_info=True)
+
+
 def activity_record(*, actor, action: str, memory_ids: Iterable = (), details: dict | None = None) -> Activity:
     ctx = context.current()
-    return Activity.objects.create(
+    row = Activity(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         action=action,
         surface=ctx.surface,
@@ -49,6 +133,11 @@ def activity_record(*, actor, action: str, memory_ids: Iterable = (), details: d
         details=details or {},
         request_id=ctx.request_id,
     )
+    if action in READ_ACTIONS and settings.PICARD_ACTIVITY_BUFFER:
+        read_buffer.add(row)
+    else:
+        row.save(force_insert=True)
+    return row
 
 
 # --- a user's timeline ----------------------------------------------------------------------

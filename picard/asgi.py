@@ -27,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.db import connections  # noqa: E402
 
 from mcp_bridge.http import McpHttpApp, ProtectedResourceMetadataApp  # noqa: E402
+from memories.activity import activity_flush  # noqa: E402
 from picard.checks import assert_encryption_keys_match  # noqa: E402
 from picard.db import run_sync  # noqa: E402
 from picard.edge.asgi import Edge  # noqa: E402
@@ -63,8 +64,8 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
 
 async def serve_lifespan(receive, send, *, mcp_app, release_db_on_shutdown: bool) -> None:
     """Startup: refuse to serve with encryption keys that cannot read the stored memories,
-    start the MCP session manager and the activity writer. Shutdown: stop them, close the
-    database connections, release the embedded PostgreSQL."""
+    start the MCP session manager. Shutdown: stop it, write the buffered read activity,
+    close the database connections, release the embedded PostgreSQL."""
     stack = contextlib.AsyncExitStack()
     message = await receive()
     assert message["type"] == "lifespan.startup"
@@ -83,6 +84,7 @@ async def serve_lifespan(receive, send, *, mcp_app, release_db_on_shutdown: bool
     message = await receive()
     try:
         await stack.aclose()
+        await run_sync(activity_flush)
         await run_sync(_close_db_connections, close_pool=release_db_on_shutdown)
     finally:
         if release_db_on_shutdown:

@@ -230,6 +230,9 @@ PICARD_LIST_MAX_LIMIT = 100
 PICARD_SEARCH_MAX_LIMIT = 50
 # The activity log keeps entries this many days (`manage.py purge_activity`; 0 keeps everything).
 PICARD_ACTIVITY_RETENTION_DAYS = env.int("PICARD_ACTIVITY_RETENTION_DAYS", default=90)
+# Read activity (searches) is written in batches, every second (memories/activity.py): a
+# crash may lose the last second of it. Off: every entry is written at once.
+PICARD_ACTIVITY_BUFFER = env.bool("PICARD_ACTIVITY_BUFFER", default=True)
 # Cross-user (public) search ranks exactly while a model has at most this many public rows
 # (the HNSW index's row count decides); above it, the per-model HNSW index with an iterative
 # scan and this many candidates (ef_search) takes over. Measured in docs/benchmarks.md.

@@ -10,3 +10,5 @@ PICARD_EMBEDDINGS = {**PICARD_EMBEDDINGS, "provider": "hash", "dimensions": 256}
 DEBUG = False
 # Personas never call a real chat model in tests unless a test points them at its local fake.
 PICARD_LLM = {**PICARD_LLM, "provider": "extractive", "base_url": "", "api_key": ""}  # noqa: F405
+# Tests read the activity log right after the call that wrote it; the buffer has its own test.
+PICARD_ACTIVITY_BUFFER = False
