@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install migrate conformance check-python bench-search bench-locomo bench-load clean-db shell chromium screenshots
+.PHONY: run test install migrate conformance check-python bench-search bench-locomo bench-load bench-cpu clean-db shell chromium screenshots
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -75,6 +75,12 @@ bench-locomo: install
 LOAD_ARGS ?=
 bench-load: install
 	$(BIN)/python bench/load.py $(LOAD_ARGS)
+
+# CPU per request (docs/benchmarks.md, section cpu): server + PostgreSQL CPU from /proc, one
+# sequential keep-alive client, on the load benchmark's database; CPU_ARGS="--requests 200" etc.
+CPU_ARGS ?=
+bench-cpu: install
+	$(BIN)/python bench/cpu.py $(CPU_ARGS)
 
 shell: install
 	$(BIN)/python manage.py shell

@@ -44,7 +44,7 @@ from mcp_bridge import auth
 from mcp_bridge import tools as registry
 from picard import ratelimit
 from picard.db import run_sync
-from picard.edge.asgi import BODY, BODY_ERROR, JSON, client_ip, replay_body
+from picard.edge.asgi import BODY, BODY_ERROR, JSON, client_ip
 from picard.edge.checks import MalformedJson, is_json, media_type
 from picard.edge.responses import send_error, send_json
 from picard.exceptions import RateLimited
@@ -304,10 +304,9 @@ class McpHttpApp:
         if token is None:
             await _unauthorized(send, token_given=bool(headers.get("authorization")), origin=origin_for_host(headers.get("host")))
             return
-        if scope["method"] == "POST":
-            if not await self.step_up(scope, send, token):
-                return
-            receive = replay_body(scope.get(BODY, b""), receive)
+        # ``receive`` still holds the body for the SDK: the edge read it once and replays it.
+        if scope["method"] == "POST" and not await self.step_up(scope, send, token):
+            return
         await self.handle_with_token(scope, receive, send, token, raw)
 
     async def authenticate(self, scope, headers: Headers) -> tuple[auth.VerifiedToken | None, str]:
@@ -324,7 +323,7 @@ class McpHttpApp:
 
     async def step_up(self, scope, send, token: auth.VerifiedToken) -> bool:
         """403 ``insufficient_scope`` when a message needs a scope the token lacks."""
-        parsed = scope[JSON]
+        parsed = scope.get(JSON)
         for message in parsed if isinstance(parsed, list) else [parsed]:
             needed = _needed_scopes(message)
             if needed and not needed[0] <= token.scopes:

@@ -40,6 +40,7 @@ from mcp_bridge import tools as registry
 from mcp_bridge.auth import VerifiedToken, current_token
 from picard.context import call_context
 from picard.db import run_sync
+from picard.errors import known
 from picard.exceptions import DomainError, InsufficientScope, NotAuthenticated
 
 logger = logging.getLogger(__name__)
@@ -88,8 +89,13 @@ def _validation_message(exc: PydanticValidationError) -> str:
     return "invalid: " + "; ".join(parts)
 
 
-def _tool_error(exc: DomainError) -> ToolError:
-    message = f"{exc.code}: {exc.message}"
+def _tool_error(exc: BaseException) -> ToolError | None:
+    """The tool error the model reads (``<code>: <message>`` from ``picard.errors``), or
+    ``None`` for a bug (answered with a generic message)."""
+    translation = known(exc)
+    if translation is None:
+        return None
+    message = f"{translation.code}: {translation.message}"
     if isinstance(exc, InsufficientScope):
         message += " Ask the user to reconnect Picard and grant it."
     return ToolError(message)
@@ -135,11 +141,11 @@ class RegistryTool(SdkTool):
             except PydanticValidationError as exc:
                 raise ToolError(_validation_message(exc)) from exc
             result = await run_as(token, spec.handler, data)
-        except DomainError as exc:
-            raise _tool_error(exc) from exc
         except (ToolError, MCPError):
             raise
         except Exception as exc:
+            if (error := _tool_error(exc)) is not None:  # a DomainError, the database away, …
+                raise error from exc
             raise UnexpectedToolError(
                 f"internal_error: {spec.name} failed unexpectedly; nothing was changed if it was a write. Try again later."
             ) from exc

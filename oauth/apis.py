@@ -10,10 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mcp_bridge.apis import require_scope, token_client_id, token_scopes
 from oauth import services
 from picard.context import call_context
 from picard.exceptions import PermissionDenied, ValidationError
+from picard.scopes import require_scope, token_client_id, token_scopes
 
 ADMIN_SCOPE = "memories:admin"
 

@@ -21,8 +21,8 @@ from personas import selectors, services
 from personas.llm import allowed_models, llm_configured
 from personas.models import Persona
 from picard.context import call_context
-from mcp_bridge.apis import require_scope, token_client_id, token_scopes
 from picard.exceptions import ValidationError
+from picard.scopes import require_scope, token_client_id, token_scopes
 
 READ, WRITE = "memories:read", "memories:write"
 
