@@ -23,6 +23,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.core.exceptions import RequestAborted
 from django.core.signals import got_request_exception
+from django.db import close_old_connections
 from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
 from django.urls import set_script_prefix
@@ -80,7 +81,9 @@ class DjangoApp(ASGIHandler):
         finally:
             body_file.close()
         if response.streaming:
-            await sync_to_async(response.close, thread_sensitive=False)()
+            # Django iterates a synchronous stream in its one shared sync thread; close (and
+            # so request_finished, which returns database connections) runs there too.
+            await sync_to_async(response.close, thread_sensitive=True)()
 
     def respond(self, scope, body_file: tempfile.SpooledTemporaryFile) -> HttpResponse:
         """Synchronous: the signals, the middleware chain and the view. A non-streaming
@@ -90,7 +93,9 @@ class DjangoApp(ASGIHandler):
         request, error_response = self.create_request(scope, body_file)
         response = error_response if request is None else self.get_response(request)
         response._handler_class = self.__class__
-        if not response.streaming:
+        if response.streaming:
+            close_old_connections()  # the view is done; the stream opens its own if it needs one
+        else:
             response.close()
         return response
 

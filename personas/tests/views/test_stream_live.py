@@ -1,4 +1,4 @@
-"""End to end: the real ASGI server (uvicorn on 127.0.0.1) streams the persona's answer as
+"""End to end: the real ASGI server (uvicorn on 127.0.0.1, Django as production serves it) streams the persona's answer as
 server-sent events while the (fake, local) model is still writing it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from django.conf import settings as django_settings
-from django.core.asgi import get_asgi_application
+from picard.edge.django import DjangoApp
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import Client
 
@@ -33,7 +33,7 @@ def live_server_url(transactional_db):
     saved_max_age = db_settings.get("CONN_MAX_AGE")
     db_settings["CONN_MAX_AGE"] = 0
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(get_asgi_application(), host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(DjangoApp(), host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
