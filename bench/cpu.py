@@ -11,7 +11,8 @@ server (``DEBUG=false``, one worker, MCP stateless JSON), and for each scenario 
 reading from ``/proc`` the CPU time (user + system) of the server process and of every
 PostgreSQL process of that data folder (the postmaster, its live children, and the children
 it reaped) before and after. The figures go into docs/benchmarks.md between
-``<!-- BEGIN cpu -->`` and ``<!-- END cpu -->``.
+``<!-- BEGIN cpu -->`` and ``<!-- END cpu -->``. ``--code-dir DIR`` serves another checkout
+on the same data instead (before/after comparisons).
 
 ``query_memory`` is the default hybrid search restricted to the caller's own memories
 (``user_id`` = the caller, ~100 memories each): the default scope of issue 15 is measured
@@ -33,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import bench.load  # noqa: E402
 from bench.load import KeepAliveClient, _free_port, setup_database, start_server, stop_server  # noqa: E402
 from bench.report import write_section  # noqa: E402
 
@@ -169,7 +171,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="requests per scenario (default 500)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench-load", help="the load benchmark's data folder")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--code-dir", type=Path, default=None,
+                        help="serve another checkout (e.g. `git archive <rev> | tar -x -C DIR`) on the same data, "
+                             "to compare versions; implies --no-write")
     args = parser.parse_args()
+    if args.code_dir is not None:
+        bench.load.ROOT, args.no_write = args.code_dir.resolve(), True  # start_server runs uvicorn there
     args.clients, args.workers = 1, 1
     args.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PICARD_DATA_DIR"] = str(args.data_dir)
@@ -205,7 +212,7 @@ def main() -> None:
         "CPU from /proc: the server process, and every PostgreSQL process of the data folder. "
         "`query_memory` searches the caller's own memories (`user_id` = the caller).",
         "",
-        "| request | server CPU ms | PostgreSQL CPU ms | total ms | target ms | before (server + PG) ms | wall ms | errors |",
+        "| request | server CPU ms | PostgreSQL CPU ms | total ms | target ms | before: issue 19, 100k memories (server + PG) ms | wall ms | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows:
