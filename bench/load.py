@@ -65,7 +65,8 @@ client's policy included), the user's groups, the query embedding (local ONNX mo
 ONE ranking statement (keyword BM25 and cosine over own, shared-with-me and others' public
 memories; others' public memories through the HNSW index with `ef_search` 200 and, for
 keywords, through a partial covering index of public postings), loading the 10 hits,
-decrypting them, the activity row and the per-token rate counter. Measured one request at a
+decrypting them, queuing the activity row (written in batches since issue 19; the per-token
+rate counter is counted in the worker's memory). Measured before issue 19, one request at a
 time on this data (`/proc` CPU of the server and of PostgreSQL): about 17 ms of Python and
 22 ms of PostgreSQL CPU per hybrid request through either door (31 + 51 ms at the start of
 the 2026-11-24 sessions); most of PostgreSQL's share is planning and running the ranking
