@@ -188,7 +188,8 @@ PICARD_RATE_LIMITS = {
 # policy (settings/production.py). Deliberately no form-action: browsers apply it to the
 # redirect after the consent form, which goes to the client's own redirect URI.
 CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {"frame-ancestors": ["'none'"], "base-uri": ["'self'"], "object-src": ["'none'"]},
+    # default-src None: django-csp would add default-src 'self' otherwise.
+    "DIRECTIVES": {"default-src": None, "frame-ancestors": ["'none'"], "base-uri": ["'self'"], "object-src": ["'none'"]},
 }
 PICARD_LOGIN_PATHS = r"^/(login|accounts/login|admin/login)/?$"
 # Failed sign-ins: after this many per (username, IP) or per IP inside the window, further
