@@ -13,11 +13,11 @@ For every ``/mcp`` request, in order (each step a named method of ``McpHttpApp``
    ``WWW-Authenticate: Bearer resource_metadata="…", scope="…"`` (and the request counts
    against the client IP); a verified token is counted against its own bucket.
 5. For a POST, the JSON-RPC body the edge read and parsed once (``scope["picard.json"]``) is
-   checked — before the token, like every other hostile-input check: not JSON (or not UTF-8)
-   → ``-32700``; NUL characters, lone surrogates, nesting too deep, or not a JSON-RPC
-   message → ``-32600`` (with the ``id`` when one can be read; ``error.data.code`` names
-   Picard's reason), whatever protocol revision the client speaks. After the token: a
-   ``tools/call`` whose tool needs a scope the token lacks (or a resource read without
+   checked, whatever protocol revision the client speaks. Before the token, like every other
+   hostile-input check: not JSON (or not UTF-8, or empty) → ``-32700``; NUL characters, lone
+   surrogates, nesting too deep → ``-32600``. After it: not a JSON-RPC message → ``-32600``
+   (with the ``id`` when one can be read; ``error.data.code`` names Picard's reason, if any);
+   a ``tools/call`` whose tool needs a scope the token lacks (or a resource read without
    ``memories:read``) → ``403 insufficient_scope`` naming the scopes (MCP step-up).
 6. The SDK's session manager serves the request (stateful or stateless, JSON or SSE, every
    protocol revision the SDK speaks), with the token in context for the tools; it receives
@@ -100,16 +100,22 @@ def jsonrpc_problem(message: Any) -> str | None:
     return 'A JSON-RPC request needs a "method".'
 
 
-def body_jsonrpc_error(scope: dict) -> dict | None:
-    """The JSON-RPC error for a POST body that is not a JSON-RPC message (or batch)."""
+def refused_body_error(scope: dict) -> dict | None:
+    """The JSON-RPC error for a POST body the edge refused (not JSON, not UTF-8, NUL
+    characters, lone surrogates, nested too deeply) or an empty JSON body."""
     refused = scope.get(BODY_ERROR)
     if isinstance(refused, MalformedJson):
         return _jsonrpc_error(f"Parse error: {refused.message}", PARSE_ERROR, reason=refused.code)
     if refused is not None:
         return _jsonrpc_error(f"Invalid Request: {refused.message}", reason=refused.code)
+    if JSON not in scope and BODY in scope and is_json(media_type(Headers(scope=scope).get("content-type", ""))):
+        return _jsonrpc_error("Parse error: the body is empty.", PARSE_ERROR, reason="malformed_json")
+    return None
+
+
+def jsonrpc_message_error(scope: dict) -> dict | None:
+    """The JSON-RPC error for a JSON body that is not a JSON-RPC message (or batch)."""
     if JSON not in scope:
-        if BODY in scope and is_json(media_type(Headers(scope=scope).get("content-type", ""))):
-            return _jsonrpc_error("Parse error: the body is empty.", PARSE_ERROR, reason="malformed_json")
         return None  # not a JSON body: the SDK answers (415)
     parsed = scope[JSON]
     messages = parsed if isinstance(parsed, list) else [parsed]
@@ -288,11 +294,9 @@ class McpHttpApp:
         if origin and not origin_allowed(origin):
             await send_json(send, 403, _jsonrpc_error("Origin not allowed: add it to PICARD_MCP_ALLOWED_ORIGINS."))
             return
-        if scope["method"] == "POST":
-            error = body_jsonrpc_error(scope)
-            if error is not None:
-                await send_json(send, 400, error)
-                return
+        if scope["method"] == "POST" and (error := refused_body_error(scope)) is not None:
+            await send_json(send, 400, error)  # hostile input: refused before any token lookup
+            return
         try:
             token, raw = await self.authenticate(scope, headers)
         except RateLimited as exc:
@@ -304,9 +308,13 @@ class McpHttpApp:
         if token is None:
             await _unauthorized(send, token_given=bool(headers.get("authorization")), origin=origin_for_host(headers.get("host")))
             return
+        if scope["method"] == "POST":
+            if (error := jsonrpc_message_error(scope)) is not None:
+                await send_json(send, 400, error)
+                return
+            if not await self.step_up(scope, send, token):
+                return
         # ``receive`` still holds the body for the SDK: the edge read it once and replays it.
-        if scope["method"] == "POST" and not await self.step_up(scope, send, token):
-            return
         await self.handle_with_token(scope, receive, send, token, raw)
 
     async def authenticate(self, scope, headers: Headers) -> tuple[auth.VerifiedToken | None, str]:
