@@ -22,7 +22,10 @@ SORT_CHOICES = [
     ("updated", "Recently updated"),
     ("relevance", "Relevance (with a search)"),
 ]
-WHOSE_CHOICES = [("mine", "Mine"), ("all", "Everything I can see")]
+WHOSE_CHOICES = [("mine", "Mine"), ("shared", "Shared with me"), ("all", "Everything I can see")]
+# The list page's heading for each view, and the scope of the memories it shows.
+WHOSE_HEADINGS = {"mine": "Your memories", "shared": "Shared with me", "all": "Everything you can see"}
+WHOSE_SCOPES = {"mine": "mine", "shared": "shared_with_me", "all": "all"}
 
 
 def _domain(callable_, *args, **kwargs):
@@ -149,7 +152,8 @@ class MemoryFilterForm(forms.Form):
         data = self.cleaned_data
         start, end = data.get("created_from"), data.get("created_to")
         return MemoryFilters(
-            owner_id=actor.pk if (data.get("whose") or "mine") == "mine" else None,
+            scope=WHOSE_SCOPES[data.get("whose") or "mine"],
+            words=tuple(w.casefold() for w in (data.get("kw") or "").split()),
             permission=data.get("permission") or None,
             tags=data.get("tags") or (),
             created_after=datetime.combine(start, time.min, tzinfo=dt_timezone.utc) if start else None,
@@ -163,7 +167,7 @@ class MemoryFilterForm(forms.Form):
             return 0
         keys = ("kw", "mode", "permission", "tags", "created_from", "created_to")
         count = sum(1 for k in keys if self.cleaned_data.get(k))
-        count += 1 if self.cleaned_data.get("whose") == "all" else 0
+        count += 1 if self.cleaned_data.get("whose") in ("shared", "all") else 0
         count += 1 if self.cleaned_data.get("expired") not in (None, "", "active") else 0
         return count
 

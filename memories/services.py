@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from memories import keywords, selectors
+from memories import keywords, search, selectors
 from memories.activity import activity_record
 from memories.embeddings import EmbeddingUnavailable, get_provider  # noqa: F401  (re-exported for callers)
 from memories.models import KeywordDocument, KeywordPosting, Memory, MemoryShare, Permission
@@ -421,3 +421,23 @@ __all__ = [
     "keyword_index_memory",
     "keyword_index_rebuild",
 ]
+
+
+# --- searching (a read, and the record that it happened) ----------------------------------
+
+
+def memory_query(
+    *, actor, query: str, limit: int | None = None, filters: selectors.MemoryFilters | None = None,
+    mode: str | None = None, min_score: float | None = None,
+) -> search.SearchResults:
+    """``query_memory`` and the site's search: ``memories.search.memory_search`` plus one
+    ``memory.search`` activity row (mode, scope, result count; never the query). Personas
+    search through ``memory_search`` directly: their question is recorded once, as
+    ``persona.query``."""
+    filters = filters or selectors.MemoryFilters()
+    hits = search.memory_search(actor=actor, query=query, limit=limit, filters=filters, mode=mode, min_score=min_score)
+    details: dict = {"mode": hits.mode, "scope": filters.scope_for(actor), "min_score": hits.min_score, "results": len(hits)}
+    if hits.degraded:
+        details["degraded"] = hits.degraded
+    activity_record(actor=actor, action="memory.search", memory_ids=[h.memory.id for h in hits], details=details)
+    return hits

@@ -205,8 +205,9 @@ PICARD_KEYWORD_STEMMER = env.str("PICARD_KEYWORD_STEMMER", default="english")
 PICARD_SEARCH_DEFAULT_MODE = env.str("PICARD_SEARCH_DEFAULT_MODE", default="hybrid")
 PICARD_SEARCH_HYBRID = {
     # Chosen on the LoCoMo development half (docs/benchmarks.md, section locomo).
-    # "rrf" (weighted reciprocal rank fusion) or "weighted" (weighted sum of min-max normalised scores)
-    "fusion": env.str("PICARD_SEARCH_FUSION", default="weighted"),
+    # "calibrated" (order by the calibrated score, memories.search.calibration), or the earlier
+    # orders "weighted" (weighted sum of min-max normalised scores) / "rrf" (reciprocal rank fusion)
+    "fusion": env.str("PICARD_SEARCH_FUSION", default="calibrated"),
     "k": env.int("PICARD_SEARCH_RRF_K", default=10),  # reciprocal rank fusion constant
     "semantic_weight": env.float("PICARD_SEARCH_SEMANTIC_WEIGHT", default=1.0),
     "keyword_weight": env.float("PICARD_SEARCH_KEYWORD_WEIGHT", default=2.0),
@@ -222,6 +223,9 @@ PICARD_BATCH_MAX_ITEMS = env.int("PICARD_BATCH_MAX_ITEMS", default=100)
 PICARD_LIST_DEFAULT_LIMIT = 20
 PICARD_LIST_MAX_LIMIT = 100
 PICARD_SEARCH_MAX_LIMIT = 50
+# Search hits whose calibrated score (0-1) is below this are left out, so a question nothing
+# answers gets an empty list. Chosen on the LoCoMo development half (docs/benchmarks.md, locomo).
+PICARD_SEARCH_MIN_SCORE = env.float("PICARD_SEARCH_MIN_SCORE", default=0.05)
 # The activity log keeps entries this many days (`manage.py purge_activity`; 0 keeps everything).
 PICARD_ACTIVITY_RETENTION_DAYS = env.int("PICARD_ACTIVITY_RETENTION_DAYS", default=90)
 # Cross-user (public) search ranks exactly while a model has at most this many public rows
@@ -272,8 +276,6 @@ PICARD_LLM = {
     "context_tokens": env.int("PICARD_LLM_CONTEXT_TOKENS", default=2000),
     "cache_seconds": env.int("PICARD_LLM_CACHE_SECONDS", default=3600),
     "cache_alias": env.str("PICARD_LLM_CACHE_ALIAS", default="default"),
-    # Extractive mode quotes memories whose similarity is at least this.
-    "extractive_min_score": env.float("PICARD_LLM_EXTRACTIVE_MIN_SCORE", default=0.2),
     # Model calls one person may cause by asking OTHER people's personas, "N/SECONDS" (429 past
     # it; cached answers, extractive answers and owners asking their own persona are free).
     "rate": env.str("PICARD_LLM_RATE", default="60/3600"),
