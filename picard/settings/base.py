@@ -235,7 +235,7 @@ PICARD_SEARCH_EXACT_MAX_ROWS = env.int("PICARD_SEARCH_EXACT_MAX_ROWS", default=2
 PICARD_SEARCH_HNSW_EF_SEARCH = env.int("PICARD_SEARCH_HNSW_EF_SEARCH", default=200)
 # Keyword search over others' public memories: above this many public memories, its
 # collection statistics (count, average length) are cached per process for this long
-# instead of being counted with every query (memories.selectors.public_keyword_stats).
+# instead of being counted with every query (memories.search.public_keyword_stats).
 PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = env.int("PICARD_KEYWORD_STATS_CACHE_MIN_ROWS", default=2_000)
 PICARD_KEYWORD_STATS_CACHE_SECONDS = env.int("PICARD_KEYWORD_STATS_CACHE_SECONDS", default=60)
 

@@ -3,7 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from memories import reembed, selectors, services
+from memories import reembed, selectors, services, search
 from memories.models import EmbeddingState, Memory
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def corpus(alice, bob):
 
 
 def _search_ids(actor, query, limit=50):
-    return {h.memory.id for h in selectors.memory_search(actor=actor, query=query, limit=limit)}
+    return {h.memory.id for h in search.memory_search(actor=actor, query=query, limit=limit)}
 
 
 def test_switch_keeps_search_on_old_vectors_then_switches_atomically(corpus, alice, bob):
@@ -51,7 +51,7 @@ def test_switch_keeps_search_on_old_vectors_then_switches_atomically(corpus, ali
     assert {(m.embedding_model, len(m.embedding), m.embedding_next_model) for m in rows} == {("hash:128", 128, None)}
     assert _search_ids(alice, "topic3 harbour") == before | {during.id}
     # Semantic search, whose model choice is cached per process, follows the switch at once.
-    semantic = selectors.memory_search(actor=alice, query="topic3 harbour", limit=50, mode="semantic")
+    semantic = search.memory_search(actor=alice, query="topic3 harbour", limit=50, mode="semantic")
     assert {h.memory.id for h in semantic} == before | {during.id}
     assert "configuration names hash:256" in output
 
