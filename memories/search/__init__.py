@@ -5,7 +5,7 @@
 
 from memories.reembed import search_state_forget
 from memories.search import keyword, semantic
-from memories.search.calibration import CALIBRATIONS, Calibration, calibration_for
+from memories.search.calibration import CALIBRATIONS, Calibration, calibrated_score
 from memories.search.fusion import FUSIONS, fuse_rankings, fuse_scores
 from memories.search.keyword import BM25_B, BM25_K1, TEMPORAL_TERMS, TEMPORAL_WEIGHT, keyword_query_terms, public_keyword_stats
 from memories.search.parts import SearchHit
@@ -23,7 +23,7 @@ def search_caches_clear() -> None:
 
 __all__ = [
     "BM25_B", "BM25_K1", "CALIBRATIONS", "Calibration", "FUSIONS", "SEARCH_MODES", "SearchHit", "SearchResults",
-    "TEMPORAL_TERMS", "TEMPORAL_WEIGHT", "calibration_for", "clean_min_score", "clean_search_mode", "fuse_rankings",
+    "TEMPORAL_TERMS", "TEMPORAL_WEIGHT", "calibrated_score", "clean_min_score", "clean_search_mode", "fuse_rankings",
     "fuse_scores", "keyword_query_terms", "memory_search", "public_index_pays_off", "public_keyword_stats",
     "search_caches_clear",
 ]

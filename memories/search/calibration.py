@@ -42,19 +42,27 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-z))
 
 
-# Fitted by ``bench/locomo.py --fit-calibration`` (default local embedder, LoCoMo dev half).
+# Fitted by ``bench/locomo.py --fit-calibration`` (default local embedder, LoCoMo dev half,
+# 2026-12-03: 76,000 candidates per mode, 825 of them evidence turns in hybrid mode);
+# docs/benchmarks.md, section locomo, has the threshold sweep.
 CALIBRATIONS: dict[str, Calibration] = {
-    "hybrid": Calibration(intercept=-7.0, cosine=6.0, keyword=1.0, coverage=2.0),
-    "semantic": Calibration(intercept=-6.0, cosine=7.0),
-    "keyword": Calibration(intercept=-5.5, keyword=1.2, coverage=2.0),
+    "hybrid": Calibration(intercept=-11.5992, cosine=4.5445, keyword=1.9739, coverage=4.0834),
+    "semantic": Calibration(intercept=-9.9363, cosine=11.4842),
+    "keyword": Calibration(intercept=-11.0321, keyword=2.3684, coverage=5.5675),
 }
 
 
-def calibration_for(channels: frozenset[str] | set[str]) -> Calibration:
-    """The model for the channels that ran: both (hybrid), semantic only, keyword only
-    (also hybrid when the embedding service is down)."""
+def calibrated_score(*, channels: frozenset[str] | set[str], cosine: float | None, bm25: float | None, coverage: float | None) -> float:
+    """The calibrated relevance of one candidate, from the channels that ran.
+
+    Hybrid: the higher of the full model and the meaning-only model. In LoCoMo nearly every
+    evidence turn shares a word with its question (the speaker's name opens every turn), so
+    the full model learnt that a memory sharing no word is never relevant; a memory that
+    answers a question in other words ("what do I like to drink?" / "I prefer green tea")
+    must still count, as far as its cosine alone says it is relevant."""
     if "semantic" in channels and "keyword" in channels:
-        return CALIBRATIONS["hybrid"]
+        return max(CALIBRATIONS["hybrid"].score(cosine=cosine, bm25=bm25, coverage=coverage),
+                   CALIBRATIONS["semantic"].score(cosine=cosine, bm25=None, coverage=None))
     if "semantic" in channels:
-        return CALIBRATIONS["semantic"]
-    return CALIBRATIONS["keyword"]
+        return CALIBRATIONS["semantic"].score(cosine=cosine, bm25=None, coverage=None)
+    return CALIBRATIONS["keyword"].score(cosine=None, bm25=bm25, coverage=coverage)

@@ -18,7 +18,7 @@ from django.conf import settings
 from memories.embeddings import EmbeddingUnavailable
 from memories.reembed import search_provider
 from memories.search import fusion
-from memories.search.calibration import calibration_for
+from memories.search.calibration import calibrated_score
 from memories.search.keyword import keyword_pieces, keyword_query_terms
 from memories.search.parts import Piece, Ranked, Scored, SearchHit, hydrate, part_sql, rank_pieces
 from memories.search.semantic import semantic_pieces
@@ -140,8 +140,9 @@ def memory_search(
     rankings, matched = rank_pieces(pieces, limit=depth, vector=vector)
     own_terms = sum(1 for weight in terms.values() if weight >= 1)
     candidates = candidates_with_features(rankings, matched, query_terms=own_terms, depth=depth)
-    calibration = calibration_for(set(rankings))
-    scores = {c.memory_id: calibration.score(cosine=c.features.get("cosine"), bm25=c.features.get("bm25"), coverage=c.features.get("coverage"))
+    channels = set(rankings)
+    scores = {c.memory_id: calibrated_score(channels=channels, cosine=c.features.get("cosine"), bm25=c.features.get("bm25"),
+                                            coverage=c.features.get("coverage"))
               for c in candidates}
     kept = [c for c in _order(candidates, scores, rankings, depth=depth) if scores[c.memory_id] >= min_score][:limit]
     ranked = [Ranked(memory_id=c.memory_id, score=round(scores[c.memory_id], 6), sources=c.sources) for c in kept]
