@@ -221,7 +221,7 @@ def out_of_domain(loaded: Loaded, mode: str = "hybrid", *, min_score: float | No
             "mean_hits": round(hits_total / n, 2) if n else 0.0}
 
 
-def mixed_users(loaded: Loaded, mode: str = "hybrid") -> dict:
+def mixed_users(loaded: Loaded, mode: str = "hybrid", *, min_score: float | None = None) -> dict:
     """All conversations' turns made public; each question asked by its own user with the
     default scope, and once with scope "all": how many hits belong to other users."""
     from memories.models import Memory
@@ -232,9 +232,9 @@ def mixed_users(loaded: Loaded, mode: str = "hybrid") -> dict:
     default_foreign, all_foreign, all_hits = 0, 0, 0
     for question in loaded.questions:
         user = loaded.users[question.user_index]
-        default = memory_query(actor=user, query=question.text, limit=10, mode=mode)
+        default = memory_query(actor=user, query=question.text, limit=10, mode=mode, min_score=min_score)
         default_foreign += sum(1 for h in default if h.memory.owner_id != user.pk)
-        everything = memory_query(actor=user, query=question.text, limit=10, mode=mode, filters=MemoryFilters(scope="all"))
+        everything = memory_query(actor=user, query=question.text, limit=10, mode=mode, filters=MemoryFilters(scope="all"), min_score=min_score)
         all_foreign += sum(1 for h in everything if h.memory.owner_id != user.pk)
         all_hits += len(everything)
     Memory.objects.filter(owner__in=loaded.users).update(permission="private")

@@ -59,10 +59,12 @@ def _both_doors(server, tokens: tuple[str, str], calls: list[tuple[str, dict]]) 
 
 def test_alice_gets_no_bob_memory_by_default_and_sees_it_marked_as_his_with_scope_all(mcp_server, make_token, alice, bob, alice_and_bob):
     tokens = _tokens(make_token, alice)
+    # "Where do I live?" with scope "all" finds Bob's memory only with a lower min_score (its
+    # calibrated score is about 0.004: one shared word, cosine 0.35; docs/search.md).
     where, allergic, everything, car, listed, listed_all = _both_doors(mcp_server, tokens, [
         ("query_memory", {"query": "Where do I live?"}),
         ("query_memory", {"query": "Am I allergic to anything?"}),
-        ("query_memory", {"query": "Where do I live?", "scope": "all"}),
+        ("query_memory", {"query": "Am I allergic to anything?", "scope": "all"}),
         ("query_memory", {"query": "What car do I drive?"}),
         ("get_memories", {}),
         ("get_memories", {"scope": "all"}),
