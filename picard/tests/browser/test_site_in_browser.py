@@ -117,7 +117,7 @@ def test_the_whole_journey(live_site, new_page, tmp_path):
     # Bob asks Alice's persona; the answer cites her public memory.
     bob.goto(site("/personas/"))
     bob.get_by_role("link", name=re.compile("Alice")).first.click()
-    bob.get_by_label(re.compile("question|Question|Ask|prompt", re.I)).first.fill("Where does Alice like to go on holiday?")
+    bob.get_by_label(re.compile("question|Question|Ask|prompt", re.I)).first.fill("Do you like hiking in the Alps?")
     bob.get_by_role("button", name="Ask").click()
     expect(bob.locator(".chat-answer")).to_be_visible(timeout=30_000)
     expect(bob.locator(".memory-citations")).to_contain_text("Alps")
