@@ -20,7 +20,7 @@ from memories.reembed import search_provider
 from memories.search import fusion
 from memories.search.calibration import calibrated_score
 from memories.search.keyword import keyword_pieces, keyword_query_terms
-from memories.search.parts import Piece, Ranked, Scored, SearchHit, hydrate, part_sql, rank_pieces
+from memories.search.parts import Piece, Ranked, Scored, hydrate, part_sql, rank_pieces
 from memories.search.semantic import semantic_pieces
 from memories.selectors import MemoryFilters, clean_limit
 from memories.validation import clean_text
