@@ -477,10 +477,9 @@ def import_job_view(request, job_id):
     from memories import importexport
 
     job = _import_job_running(request, job_id)
-    preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else []
-    preview_errors = sum(1 for p in preview if p.error)
+    preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else None
     return render(request, "memories/import_job.html", {
-        "job": job, "preview": preview, "preview_errors": preview_errors, "errors_hidden": max(0, job.failed_count - len(job.errors)),
+        "job": job, "preview": preview, "errors_hidden": max(0, job.failed_count - len(job.errors)),
     })
 
 
