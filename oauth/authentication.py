@@ -23,7 +23,7 @@ _OTHER_RESOURCE = "The access token is not valid for this resource."
 
 def bearer_token_sent(request) -> bool:
     """Whether the request carries a non-empty ``Authorization: Bearer …`` header."""
-    scheme, _, token = (request.META.get("HTTP_AUTHORIZATION") or "").strip().partition(" ")
+    scheme, _space, token = (request.META.get("HTTP_AUTHORIZATION") or "").strip().partition(" ")
     return scheme.lower() == "bearer" and bool(token.strip())
 
 
