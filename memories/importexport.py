@@ -271,9 +271,9 @@ def plan_row(*, actor, row: ParsedRow) -> RowPlan:
             "memory_id": clean_uuid(data["id"], field="id") if data.get("id") else None,
             "shared_with": None,
         }
-        shared = data.get("shared_with")
-        if shared and permission == Permission.SHARED:
-            services._resolve_share_targets(actor=actor, shared_with=shared)  # noqa: SLF001 - same rules as the service
+        if permission == Permission.SHARED:  # the service's rules: with somebody, who exists
+            shared = data.get("shared_with") or {}
+            services.share_targets_clean(actor=actor, permission=permission, shared_with=shared)
             fields["shared_with"] = shared
     except DomainError as exc:
         return RowPlan(row.number, None, _row_message(exc))

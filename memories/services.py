@@ -109,6 +109,23 @@ def _resolve_share_targets(*, actor, shared_with) -> ShareTargets:
     return ShareTargets(users=tuple(users), groups=tuple(groups))
 
 
+SHARED_WITH_NOBODY = "a shared memory needs at least one user or group to share it with (or choose private)."
+
+
+def share_targets_clean(*, actor, permission: str, shared_with) -> ShareTargets:
+    """The users and groups a memory with ``permission`` is to be shared with: targets only
+    with permission ``shared``, and ``shared`` with somebody (the owner alone does not count)
+    — every door (site, REST, MCP, import) gets the same ValidationError on ``shared_with``.
+    ``shared_with=None`` with ``shared`` means "keep the current shares"
+    (``memory_set_permission`` checks that there are some)."""
+    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
+    if permission != Permission.SHARED and targets != ShareTargets():
+        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    if permission == Permission.SHARED and shared_with is not None and targets == ShareTargets():
+        raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
+    return targets
+
+
 def _replace_shares(memory: Memory, targets: ShareTargets) -> None:
     MemoryShare.objects.filter(memory=memory).delete()
     MemoryShare.objects.bulk_create(
@@ -158,9 +175,9 @@ def memory_create(
     expires_at = clean_expires_at(expires_at)
     tags = clean_tags(tags)
     metadata = clean_metadata(metadata)
-    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
-    if targets != ShareTargets() and permission != Permission.SHARED:
-        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    if permission == Permission.SHARED and shared_with is None:
+        raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
+    targets = share_targets_clean(actor=actor, permission=permission, shared_with=shared_with)
     vectors = _as_vectors(embedding)
     if vectors is None:
         vectors = _embed_or_pending(text)
@@ -239,12 +256,12 @@ def memory_delete(*, actor, memory_id) -> uuid.UUID:
 
 def memory_set_permission(*, actor, memory_id, permission: str, shared_with=None, expected_version: int | None = None) -> Memory:
     permission = clean_permission(permission)
-    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
-    if permission != Permission.SHARED and targets != ShareTargets():
-        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    targets = share_targets_clean(actor=actor, permission=permission, shared_with=shared_with)
     with transaction.atomic():
         memory = _owned_for_update(actor=actor, memory_id=memory_id)
         _check_version(memory, expected_version)
+        if permission == Permission.SHARED and shared_with is None and not MemoryShare.objects.filter(memory=memory).exists():
+            raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
         memory.permission = permission
         memory.updated_at = timezone.now()
         memory.version += 1
@@ -418,6 +435,7 @@ __all__ = [
     "memory_embed_pending",
     "memory_set_permission",
     "memory_update",
+    "share_targets_clean",
     "keyword_index_memory",
     "keyword_index_rebuild",
 ]
