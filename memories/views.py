@@ -11,10 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
-from django.db.models import Q
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -373,15 +371,12 @@ def memory_bulk_view(request):
 @login_required
 @require_GET
 def user_lookup_view(request):
-    """Usernames for the share picker: at least 2 characters, at most 8 active users."""
+    """Usernames for the share picker: at least 2 characters, at most 8 users the actor is
+    related to (``selectors.user_share_suggestions``)."""
     q = (request.GET.get("q") or "").strip()
     if len(q) < 2 or len(q) > 150 or "\x00" in q:
         return JsonResponse({"users": []})
-    users = (
-        get_user_model().objects.filter(is_active=True)
-        .filter(Q(username__istartswith=q) | Q(display_name__icontains=q))
-        .exclude(pk=request.user.pk).order_by("username")[:8]
-    )
+    users = selectors.user_share_suggestions(actor=request.user, query=q)
     return JsonResponse({"users": [{"username": u.username, "display_name": u.display_name} for u in users]})
 
 

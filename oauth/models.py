@@ -26,6 +26,8 @@ class ClientPolicy(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "client policy"
+        verbose_name_plural = "client policies"
         db_table = "oauth_client_policy"
 
     def __str__(self) -> str:

@@ -90,6 +90,7 @@ _CLEANERS = {
     "max_memories": lambda v: clean_limit(v, default=8, maximum=MAX_MEMORIES, field="max_memories"),
     "answer_length": lambda v: _clean_choice(v, field="answer_length", choices=AnswerLength.values),
     "enabled": lambda v: _clean_bool(v, field="enabled"),
+    "listed": lambda v: _clean_bool(v, field="listed"),
 }
 PERSONA_FIELDS = tuple(_CLEANERS)
 

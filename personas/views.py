@@ -58,6 +58,7 @@ def persona_directory(request):
     entries, has_more = selectors.persona_directory(actor=request.user, query=query, limit=DIRECTORY_PAGE, offset=(page - 1) * DIRECTORY_PAGE)
     return render(request, "personas/directory.html", {
         "entries": entries, "query": query, "page": page, "has_more": has_more,
+        "own_listed": selectors.persona_get_or_default(owner=request.user).listed,
     })
 
 
