@@ -16,6 +16,7 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from memories.markdown import render_markdown
 from memories.models import Memory
 from memories.selectors import user_get
 from personas import selectors, services
@@ -132,8 +133,9 @@ async def _event_stream(events, *, actor, surface_context: CallContext):
         if item is _END:
             return
         kind, data = item
-        if kind == "done":
-            data = {**data, "cited": await sync_to_async(_cited_memories, thread_sensitive=True)(actor=actor, answer=data)}
+        if kind == "done":  # the page shows the answer's Markdown rendered (and sanitised) like a memory's
+            data = {**data, "cited": await sync_to_async(_cited_memories, thread_sensitive=True)(actor=actor, answer=data),
+                    "html": str(render_markdown(data.get("response") or ""))}
         yield _sse(kind, data)
 
 

@@ -195,3 +195,26 @@ def test_listing_in_the_directory_is_an_opt_in_setting_on_the_persona_page(clien
     assert bad.status_code == 400 and bad.json()["error"]["details"]["field"] == "listed"
     client.force_login(bob)
     assert client.get("/api/personas/").json()["personas"] == []
+
+
+MARKDOWN_REPLY = "My favourite tea is **Darjeeling first flush** [M1].\n\n- loose leaf\n- <script>alert(1)</script> [x](javascript:alert(2))"
+
+
+def test_answer_markdown_is_rendered_safely_on_the_page(client, llm, alice, bob, alice_public):
+    llm.reply = MARKDOWN_REPLY
+    client.force_login(bob)
+    html = client.post(reverse("personas:ask", args=[alice.id]), {"prompt": "Which tea?"}).content.decode()
+    answer = html.split('class="chat-text chat-markdown">', 1)[1].split("</div>", 1)[0]
+    assert "<strong>Darjeeling first flush</strong>" in answer and "**" not in answer
+    assert "<li>loose leaf</li>" in answer
+    assert "<script" not in answer and "&lt;script&gt;" in answer and "href=\"javascript" not in answer
+
+
+def test_streamed_answer_ends_with_its_markdown_rendered_safely(client, llm, alice, bob, alice_public):
+    llm.reply = MARKDOWN_REPLY
+    client.force_login(bob)
+    events = _events(client.post(reverse("personas:ask-stream", args=[alice.id]), {"prompt": "Which tea?"}))
+    done = events[-1][1]
+    assert events[-1][0] == "done" and done["response"] == MARKDOWN_REPLY  # the raw text stays for REST/MCP callers
+    assert "<strong>Darjeeling first flush</strong>" in done["html"]
+    assert "<script" not in done["html"] and "href=\"javascript" not in done["html"]
