@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -397,7 +398,7 @@ def activity_view(request):
     days: list[tuple] = []
     for row in rows:
         row.client_name = names.get(row.client_id) if row.client_id else None
-        day = row.created_at.date()
+        day = timezone.localtime(row.created_at).date()  # the browser's day (picard.timezones)
         if not days or days[-1][0] != day:
             days.append((day, []))
         days[-1][1].append(row)
