@@ -68,7 +68,7 @@ class MemoryForm(forms.Form):
     )
     # The zone the form's date-times were shown in (picard.timezones): the expiry is read in
     # it even if the browser's zone cookie changed since the page was rendered.
-    time_zone = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
+    time_zone = forms.CharField(required=False, widget=forms.HiddenInput)  # checked by browser_zone
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
