@@ -258,7 +258,7 @@ def plan_row(*, actor, row: ParsedRow) -> RowPlan:
     data = row.data or {}
     try:
         text = clean_text(data.get("text"))
-        permission = clean_permission(data.get("permission") or getattr(actor, "default_permission", None) or Permission.PRIVATE)
+        permission = clean_permission(data.get("permission") or services.memory_default_permission(actor=actor, shared_with=data.get("shared_with")))
         expires = data.get("expiration_date", data.get("expires_at"))
         fields = {
             "text": text,

@@ -126,6 +126,16 @@ def share_targets_clean(*, actor, permission: str, shared_with) -> ShareTargets:
     return targets
 
 
+def memory_default_permission(*, actor, shared_with=None) -> str:
+    """The permission of a new memory that names none: the actor's default. A ``shared``
+    default (it cannot say with whom) counts only when ``shared_with`` names someone;
+    otherwise the memory is private."""
+    default = getattr(actor, "default_permission", None) or Permission.PRIVATE
+    if default == Permission.SHARED and not shared_with:
+        return Permission.PRIVATE
+    return default
+
+
 def _replace_shares(memory: Memory, targets: ShareTargets) -> None:
     MemoryShare.objects.filter(memory=memory).delete()
     MemoryShare.objects.bulk_create(
@@ -171,7 +181,7 @@ def memory_create(
     """Create a memory. ``memory_id``/``created_at``/``updated_at`` restore those values
     (imports of exported memories); callers check that ``memory_id`` is free."""
     text = clean_text(text)
-    permission = clean_permission(permission or getattr(actor, "default_permission", None) or Permission.PRIVATE)
+    permission = clean_permission(permission or memory_default_permission(actor=actor, shared_with=shared_with))
     expires_at = clean_expires_at(expires_at)
     tags = clean_tags(tags)
     metadata = clean_metadata(metadata)
@@ -431,6 +441,7 @@ __all__ = [
     "BatchResult",
     "memory_batch",
     "memory_create",
+    "memory_default_permission",
     "memory_delete",
     "memory_embed_pending",
     "memory_set_permission",

@@ -164,3 +164,12 @@ def test_a_group_counts_as_somebody(alice, bob):
     bob.groups.add(team)
     memory = services.memory_create(actor=alice, text="x", permission="shared", shared_with={"groups": ["team"]})
     assert selectors.memory_get_for_actor(actor=bob, memory_id=memory.id)
+
+
+def test_a_shared_default_visibility_makes_memories_without_a_share_list_private(alice, bob):
+    """Set before "shared with nobody" was refused: it cannot say with whom, so a memory that
+    names no permission and no one to share with is private, not refused."""
+    alice.default_permission = "shared"
+    alice.save()
+    assert services.memory_create(actor=alice, text="x").permission == "private"
+    assert services.memory_create(actor=alice, text="y", shared_with=["bob"]).permission == "shared"
