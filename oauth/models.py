@@ -60,6 +60,8 @@ class PersonalAccessToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "personal access token"
+        verbose_name_plural = "personal access tokens"
         db_table = "oauth_personal_access_token"
         ordering = ["-created_at"]
 
