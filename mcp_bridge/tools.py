@@ -56,7 +56,7 @@ class SubmitMemoryInput(_Input):
     expiration_date: str | None = Field(default=None, description="Optional ISO 8601 time after which the memory is hidden, e.g. 2025-12-31T23:59:59Z.")
     tags: list[str] | None = Field(default=None, description="Optional tags for categorising, e.g. ['work', 'health'].")
     metadata: dict[str, Any] | None = Field(default=None, description="Optional free-form JSON object stored in clear (do not put secrets here).")
-    shared_with: SharedWith | None = Field(default=None, description="With permission 'shared': the users and groups who may read it.")
+    shared_with: SharedWith | None = Field(default=None, description="Required with permission 'shared': the users and groups who may read it (at least one besides you).")
 
 
 class UpdateMemoryInput(_Input):
@@ -75,7 +75,7 @@ class MemoryIdInput(_Input):
 class ModifyPermissionsInput(_Input):
     memory_id: str = Field(description="The memory's UUID.")
     permission: PermissionName = Field(description="'private', 'public' or 'shared'.")
-    shared_with: SharedWith | None = Field(default=None, description="With 'shared': users (UUID or username) and groups (name) who may read it; replaces earlier grants.")
+    shared_with: SharedWith | None = Field(default=None, description="With 'shared': users (UUID or username) and groups (name) who may read it, at least one besides you; replaces earlier grants (omit it to keep them).")
 
 
 class ListFilters(_Input):

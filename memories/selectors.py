@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from memories import keywords
-from memories.models import KeywordPosting, Memory
+from memories.models import KeywordPosting, Memory, MemoryShare
 from memories.validation import clean_permission, clean_tags, clean_uuid, parse_iso_datetime
 from picard.exceptions import NotFound, ValidationError
 
@@ -285,3 +285,21 @@ def user_get(*, user_id) -> object:
     return user
 
 
+def user_share_suggestions(*, actor, query: str, limit: int = 8) -> list:
+    """Active users the share picker may suggest for ``query`` (a username prefix or part of a
+    display name): only people the actor already has something to do with — a group in
+    common, a memory shared either way — or whose persona is listed in the directory (they
+    chose to be found). Anyone else stays unknown to a prefix search, so it cannot list the
+    site's users; sharing by an exact username still works."""
+    User = get_user_model()
+    shared_with_actor = MemoryShare.objects.filter(user=actor).values("memory__owner_id")
+    shared_by_actor = MemoryShare.objects.filter(memory__owner=actor, user__isnull=False).values("user_id")
+    related = (
+        Q(pk__in=shared_with_actor) | Q(pk__in=shared_by_actor)
+        | Q(groups__in=actor.groups.all()) | Q(personas__listed=True, personas__enabled=True)
+    )
+    matches = Q(username__istartswith=query) | Q(display_name__icontains=query)
+    return list(
+        User.objects.filter(is_active=True).filter(matches).filter(related).exclude(pk=actor.pk)
+        .distinct().order_by("username")[:limit]
+    )

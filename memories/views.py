@@ -11,13 +11,12 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
-from django.db.models import Q
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -339,15 +338,12 @@ def memory_bulk_view(request):
 @login_required
 @require_GET
 def user_lookup_view(request):
-    """Usernames for the share picker: at least 2 characters, at most 8 active users."""
+    """Usernames for the share picker: at least 2 characters, at most 8 users the actor is
+    related to (``selectors.user_share_suggestions``)."""
     q = (request.GET.get("q") or "").strip()
     if len(q) < 2 or len(q) > 150 or "\x00" in q:
         return JsonResponse({"users": []})
-    users = (
-        get_user_model().objects.filter(is_active=True)
-        .filter(Q(username__istartswith=q) | Q(display_name__icontains=q))
-        .exclude(pk=request.user.pk).order_by("username")[:8]
-    )
+    users = selectors.user_share_suggestions(actor=request.user, query=q)
     return JsonResponse({"users": [{"username": u.username, "display_name": u.display_name} for u in users]})
 
 
@@ -368,7 +364,7 @@ def activity_view(request):
     days: list[tuple] = []
     for row in rows:
         row.client_name = names.get(row.client_id) if row.client_id else None
-        day = row.created_at.date()
+        day = timezone.localtime(row.created_at).date()  # the browser's day (picard.timezones)
         if not days or days[-1][0] != day:
             days.append((day, []))
         days[-1][1].append(row)
@@ -443,10 +439,9 @@ def import_job_view(request, job_id):
     from memories import importexport
 
     job = _import_job_running(request, job_id)
-    preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else []
-    preview_errors = sum(1 for p in preview if p.error)
+    preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else None
     return render(request, "memories/import_job.html", {
-        "job": job, "preview": preview, "preview_errors": preview_errors, "errors_hidden": max(0, job.failed_count - len(job.errors)),
+        "job": job, "preview": preview, "errors_hidden": max(0, job.failed_count - len(job.errors)),
     })
 
 

@@ -39,11 +39,11 @@ class DirectoryEntry:
 
 
 def persona_directory(*, actor, query: str = "", limit: int = 50, offset: int = 0) -> tuple[list[DirectoryEntry], bool]:
-    """Active users whose persona is not switched off (users who never shaped one appear
-    with their default persona), ordered by name. Returns (entries, has_more)."""
+    """Active users whose persona is listed (opt-in: ``Persona.listed``) and not switched off,
+    ordered by username. Returns (entries, has_more)."""
     User = get_user_model()
-    disabled = Persona.objects.filter(owner=OuterRef("pk"), enabled=False)
-    users = User.objects.filter(is_active=True).exclude(Exists(disabled))
+    listed = Persona.objects.filter(owner=OuterRef("pk"), listed=True, enabled=True)
+    users = User.objects.filter(is_active=True).filter(Exists(listed))
     if query:
         users = users.filter(
             Q(username__icontains=query) | Q(display_name__icontains=query) | Q(personas__display_name__icontains=query)

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from memories.activity import activity_record
 from memories.selectors import clean_limit, user_get
-from memories.validation import clean_text
+from memories.validation import clean_text, normalize_newlines
 from personas import selectors
 from personas.llm import (
     ChatRequest,
@@ -52,7 +52,7 @@ def _clean_str(value, *, field: str, max_length: int, required: bool = False) ->
         raise ValidationError.for_field(field, "must be a string.")
     if "\x00" in value:
         raise ValidationError.for_field(field, "must not contain NUL characters.")
-    value = value.strip()
+    value = normalize_newlines(value).strip()
     if required and not value:
         raise ValidationError.for_field(field, "must not be empty.")
     if len(value) > max_length:
@@ -90,6 +90,7 @@ _CLEANERS = {
     "max_memories": lambda v: clean_limit(v, default=8, maximum=MAX_MEMORIES, field="max_memories"),
     "answer_length": lambda v: _clean_choice(v, field="answer_length", choices=AnswerLength.values),
     "enabled": lambda v: _clean_bool(v, field="enabled"),
+    "listed": lambda v: _clean_bool(v, field="listed"),
 }
 PERSONA_FIELDS = tuple(_CLEANERS)
 

@@ -6,10 +6,14 @@ default there and fail fast; locally, secrets are generated once into a git-igno
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from picard.bind import bind_host, is_loopback
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -35,7 +39,10 @@ def _local_secret(name: str) -> str:
 
 
 SECRET_KEY = _local_secret("SECRET_KEY")
-DEBUG = env.bool("DEBUG", default=not PICARD_PRODUCTION)
+# DEBUG pages (a 404 listing every URL, tracebacks) only on a loopback bind: with
+# `make run HOST=0.0.0.0` (or any non-loopback --host) DEBUG is off whatever DEBUG says.
+PICARD_BIND_HOST = bind_host(environ=os.environ, argv=sys.argv)
+DEBUG = env.bool("DEBUG", default=not PICARD_PRODUCTION) and is_loopback(PICARD_BIND_HOST)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 # The public origin of this site, e.g. https://picard.example.com — the OAuth issuer and the
 # MCP resource are derived from it, never from a request's Host header.
@@ -72,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "picard.timezones.BrowserTimeZoneMiddleware",  # times in the browser's zone (picard_tz cookie)
     "picard.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -284,7 +292,7 @@ PICARD_LLM = {
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "oauth.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
