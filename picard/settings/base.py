@@ -181,6 +181,8 @@ PICARD_RATE_LIMITS = {
                  "rate": env.str("PICARD_RATE_REGISTER", default="20/3600"), "key": "ip"},
     "client_register": {"path": r"^/(oauth|o)/register/?$|^/api/admin/clients/", "methods": ["POST"],
                         "rate": env.str("PICARD_RATE_CLIENT_REGISTER", default="30/3600"), "key": "ip"},
+    "introspect": {"path": r"^/introspect/?$", "methods": ["POST"],
+                   "rate": env.str("PICARD_RATE_INTROSPECT", default="120/60"), "key": "ip"},
     "user_token": {"path": r"^/api/user-tokens/", "methods": ["POST"],
                    "rate": env.str("PICARD_RATE_USER_TOKEN", default="60/60"), "key": "ip"},
     "tools": {"path": r"^/api/tools/?$", "methods": ["POST"],

@@ -1,0 +1,167 @@
+"""The outside red-team pass of issue 18 ("Hardening, round two"), each attack replayed
+against the real ASGI app under uvicorn (``mcp_server_factory``: a free loopback port, the
+lifespan on) and refused. docs/security.md's "Tested attacks" table lists them by finding.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from oauth.testing import AppCredentials, OAuthBrowser, call_tool, exchange_code, hidden_fields, pkce_pair, token_request
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def server(mcp_server_factory):
+    return mcp_server_factory()
+
+
+def _signed_in(base: str, user) -> OAuthBrowser:
+    browser = OAuthBrowser(base)
+    browser.login(user.username)
+    return browser
+
+
+def _tokens(base: str, browser: OAuthBrowser, app: AppCredentials) -> tuple[str, dict]:
+    """One authorization-code + PKCE flow: (the code, the /token answer)."""
+    verifier, challenge = pkce_pair()
+    params = browser.get_code(client_id=app.client_id, challenge=challenge)
+    issued = exchange_code(base, app=app, code=params["code"], verifier=verifier)
+    assert issued.status_code == 200, issued.text
+    return params["code"], {**issued.json(), "_verifier": verifier}
+
+
+def _refresh(base: str, app: AppCredentials, refresh_token: str) -> httpx.Response:
+    return token_request(base, {"grant_type": "refresh_token", "refresh_token": refresh_token}, auth=(app.client_id, app.client_secret))
+
+
+# --- 4: approval_prompt=auto ---------------------------------------------------------------------
+
+
+def test_approval_prompt_auto_still_shows_the_consent_page_for_a_client_approved_before(server, alice, oauth_app):
+    browser = _signed_in(server.url, alice)
+    try:
+        _tokens(server.url, browser, oauth_app)  # approved once: a live token exists
+        _, challenge = pkce_pair()
+        page = browser.client.get(browser.authorize_url(client_id=oauth_app.client_id, challenge=challenge) + "&approval_prompt=auto")
+        assert page.status_code == 200, (page.status_code, page.headers.get("location"))
+        assert hidden_fields(page.text)["client_id"] == oauth_app.client_id  # the consent form, not a code
+    finally:
+        browser.close()
+
+
+# --- 5: /introspect --------------------------------------------------------------------------------
+
+
+def test_introspect_refuses_a_public_client_id_without_a_secret(server, alice, oauth_app, public_app):
+    browser = _signed_in(server.url, alice)
+    try:
+        _, tokens = _tokens(server.url, browser, oauth_app)
+    finally:
+        browser.close()
+    answer = httpx.post(f"{server.url}/introspect", data={"token": tokens["access_token"], "client_id": public_app.client_id})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+    assert "username" not in answer.text and alice.username not in answer.text
+    wrong = httpx.post(f"{server.url}/introspect", data={"token": tokens["access_token"]}, auth=(oauth_app.client_id, "not-the-secret"))
+    assert wrong.status_code == 401
+
+
+def test_introspect_answers_inactive_for_another_clients_token_and_active_for_its_own(server, alice, oauth_app):
+    from oauth.services import client_register
+
+    other = client_register(name="Other confidential client", redirect_uris=["http://127.0.0.1:9/callback"])
+    browser = _signed_in(server.url, alice)
+    try:
+        _, tokens = _tokens(server.url, browser, oauth_app)
+    finally:
+        browser.close()
+    foreign = httpx.post(f"{server.url}/introspect", data={"token": tokens["access_token"]}, auth=(other.client_id, other.client_secret))
+    assert foreign.status_code == 200 and foreign.json() == {"active": False}
+    in_body = httpx.post(f"{server.url}/introspect", data={
+        "token": tokens["access_token"], "client_id": other.client_id, "client_secret": other.client_secret})
+    assert in_body.json() == {"active": False}
+    own = httpx.post(f"{server.url}/introspect", data={"token": tokens["access_token"]}, auth=(oauth_app.client_id, oauth_app.client_secret))
+    assert own.status_code == 200
+    assert own.json()["active"] is True and own.json()["username"] == "alice" and own.json()["client_id"] == oauth_app.client_id
+    # a token in the URL is never accepted
+    assert httpx.get(f"{server.url}/introspect", params={"token": tokens["access_token"]},
+                     auth=(oauth_app.client_id, oauth_app.client_secret)).status_code == 405
+
+
+def test_introspect_is_rate_limited_per_ip(server, settings, oauth_app):
+    settings.PICARD_RATE_LIMITS = {**settings.PICARD_RATE_LIMITS, "introspect": {**settings.PICARD_RATE_LIMITS["introspect"], "rate": "5/60"}}
+    answers = [httpx.post(f"{server.url}/introspect", data={"token": f"guess-{i}"}, auth=(oauth_app.client_id, oauth_app.client_secret))
+               for i in range(7)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+    assert answers[-1].headers["Retry-After"]
+
+
+def test_server_metadata_says_introspection_needs_a_client_secret(server):
+    metadata = httpx.get(f"{server.url}/.well-known/oauth-authorization-server").json()
+    assert metadata["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+
+
+# --- 9: a replayed authorization code -----------------------------------------------------------------
+
+
+def test_a_replayed_authorization_code_revokes_the_tokens_of_its_first_use(server, alice, oauth_app):
+    browser = _signed_in(server.url, alice)
+    try:
+        code, tokens = _tokens(server.url, browser, oauth_app)
+    finally:
+        browser.close()
+    assert call_tool(server.url, tokens["access_token"], "get_memories", {}).status_code == 200
+    refreshed = _refresh(server.url, oauth_app, tokens["refresh_token"])  # the family grows before the replay
+    assert refreshed.status_code == 200
+
+    replay = exchange_code(server.url, app=oauth_app, code=code, verifier=tokens["_verifier"])
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+
+    assert call_tool(server.url, refreshed.json()["access_token"], "get_memories", {}).status_code == 401
+    assert _refresh(server.url, oauth_app, refreshed.json()["refresh_token"]).status_code == 400
+    from oauth2_provider.models import AccessToken
+
+    assert not AccessToken.objects.filter(user=alice).exists()
+
+
+# --- 10: deactivation ---------------------------------------------------------------------------------
+
+
+def test_deactivating_a_user_in_the_admin_revokes_every_grant(server, make_user, alice, oauth_app):
+    admin = make_user("root", is_staff=True, is_superuser=True)
+    browser = _signed_in(server.url, alice)
+    try:
+        _, tokens = _tokens(server.url, browser, oauth_app)
+    finally:
+        browser.close()
+    staff = _signed_in(server.url, admin)
+    try:
+        changelist = staff.client.get("/admin/picard/user/")
+        assert changelist.status_code == 200
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', changelist.text).group(1)
+        done = staff.client.post("/admin/picard/user/", data={
+            "csrfmiddlewaretoken": token, "action": "deactivate_users", "_selected_action": str(alice.pk), "index": "0"},
+            headers={"Referer": f"{server.url}/admin/picard/user/"})
+        assert done.status_code == 302, done.text[:500]
+    finally:
+        staff.close()
+    alice.refresh_from_db()
+    assert not alice.is_active
+    assert call_tool(server.url, tokens["access_token"], "get_memories", {}).status_code == 401
+    refused = _refresh(server.url, oauth_app, tokens["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_a_refresh_for_an_inactive_user_is_refused_even_with_a_live_refresh_token(server, alice, oauth_app):
+    browser = _signed_in(server.url, alice)
+    try:
+        _, tokens = _tokens(server.url, browser, oauth_app)
+    finally:
+        browser.close()
+    type(alice).objects.filter(pk=alice.pk).update(is_active=False)  # behind Picard's back: no revocation ran
+    refused = _refresh(server.url, oauth_app, tokens["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
