@@ -165,3 +165,78 @@ def test_a_refresh_for_an_inactive_user_is_refused_even_with_a_live_refresh_toke
     type(alice).objects.filter(pk=alice.pk).update(is_active=False)  # behind Picard's back: no revocation ran
     refused = _refresh(server.url, oauth_app, tokens["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+# --- 6: import reveals whether a memory id exists ------------------------------------------------------
+
+
+def _csrf(browser: OAuthBrowser, path: str) -> str:
+    page = browser.client.get(path)
+    assert page.status_code == 200, page.status_code
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+
+def _import_over_http(base: str, browser: OAuthBrowser, rows: list[dict]) -> dict:
+    """Upload ``rows`` as JSON on the import page, start the job, return its final status."""
+    import json
+    import time
+
+    token = _csrf(browser, "/memories/import")
+    uploaded = browser.client.post("/memories/import", data={"csrfmiddlewaretoken": token, "format": ""},
+                                   files={"file": ("rows.json", json.dumps(rows).encode(), "application/json")},
+                                   headers={"Referer": f"{base}/memories/import"})
+    assert uploaded.status_code == 302, uploaded.text[:500]
+    job_path = uploaded.headers["location"]
+    started = browser.client.post(f"{job_path}/start", data={"csrfmiddlewaretoken": token}, headers={"Referer": base + job_path})
+    assert started.status_code == 302
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = browser.client.get(f"{job_path}/status").json()
+        if status["status"] == "done":
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"the import did not finish: {status}")
+
+
+def _exported_ids(browser: OAuthBrowser) -> dict[str, str]:
+    import json
+
+    export = browser.client.get("/memories/export", params={"format": "jsonl"})
+    assert export.status_code == 200
+    return {record["text"]: record["id"] for record in map(json.loads, export.text.splitlines()) if record}
+
+
+def test_import_never_tells_whether_a_memory_id_exists(server, alice, bob):
+    from memories import services
+
+    secret = services.memory_create(actor=bob, text="bob's private diary")
+    free_id = "11111111-2222-4333-8444-555555555555"
+    browser = _signed_in(server.url, alice)
+    try:
+        status = _import_over_http(server.url, browser, [
+            {"id": str(secret.id), "text": "probe for a taken id"},
+            {"id": free_id, "text": "probe for a free id"},
+        ])
+        assert (status["created"], status["skipped"], status["failed"]) == (2, 0, 0)
+        ids = _exported_ids(browser)
+    finally:
+        browser.close()
+    # both probes got fresh ids: the taken and the free id look the same to the importer
+    assert ids["probe for a taken id"] not in (str(secret.id), free_id)
+    assert ids["probe for a free id"] not in (str(secret.id), free_id)
+
+
+def test_restoring_your_own_export_after_deleting_keeps_the_ids(server, alice):
+    browser = _signed_in(server.url, alice)
+    try:
+        from memories import services
+        from memories.models import Memory
+
+        mine = services.memory_create(actor=alice, text="my own note")
+        before = _exported_ids(browser)
+        Memory.objects.filter(pk=mine.pk).delete()
+        status = _import_over_http(server.url, browser, [{"id": str(mine.id), "text": "my own note"}])
+        assert status["created"] == 1
+        assert _exported_ids(browser) == before == {"my own note": str(mine.id)}
+    finally:
+        browser.close()
