@@ -240,3 +240,43 @@ def test_restoring_your_own_export_after_deleting_keeps_the_ids(server, alice):
         assert _exported_ids(browser) == before == {"my own note": str(mine.id)}
     finally:
         browser.close()
+
+
+# --- 7: password-reset links in the server log ------------------------------------------------------
+# (the request and access logs: picard/tests/test_log_secrets.py opens a reset link and
+# finds its token in no log line)
+
+
+def _production_env(**extra) -> dict:
+    import os
+
+    from cryptography.fernet import Fernet
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PICARD_", "DJANGO_", "DATABASE_", "EMAIL_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="picard.settings.production", SECRET_KEY="s" * 60, PICARD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        PICARD_TERM_HASH_KEY="term-hash-test-key", DATABASE_URL="postgres://nobody:nothing@127.0.0.1:1/picard",
+        PICARD_PUBLIC_URL="https://picard.example.com", ALLOWED_HOSTS="picard.example.com", **extra,
+    )
+    return env
+
+
+def test_production_refuses_to_start_with_the_console_email_backend():
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    from picard.tests.conftest import free_port
+
+    serve = [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(free_port())]
+    refused = subprocess.run(serve, cwd=django_settings.BASE_DIR, env=_production_env(), capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert "EMAIL_URL" in refused.stderr and "PICARD_ALLOW_CONSOLE_EMAIL" in refused.stderr, refused.stderr[-2000:]
+    load = "import django; django.setup(); from django.conf import settings; print(settings.EMAIL_BACKEND)"
+    allowed = subprocess.run([sys.executable, "-c", load], cwd=django_settings.BASE_DIR, env=_production_env(PICARD_ALLOW_CONSOLE_EMAIL="true"),
+                             capture_output=True, text=True, timeout=120)
+    assert allowed.returncode == 0 and allowed.stdout.strip() == "django.core.mail.backends.console.EmailBackend", allowed.stderr[-2000:]
+    smtp = subprocess.run([sys.executable, "-c", load], cwd=django_settings.BASE_DIR, env=_production_env(EMAIL_URL="smtp+tls://u:p@mail.example.com:587"),
+                          capture_output=True, text=True, timeout=120)
+    assert smtp.returncode == 0 and smtp.stdout.strip() == "django.core.mail.backends.smtp.EmailBackend", smtp.stderr[-2000:]
