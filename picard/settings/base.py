@@ -181,6 +181,8 @@ PICARD_RATE_LIMITS = {
                  "rate": env.str("PICARD_RATE_REGISTER", default="20/3600"), "key": "ip"},
     "client_register": {"path": r"^/(oauth|o)/register/?$|^/api/admin/clients/", "methods": ["POST"],
                         "rate": env.str("PICARD_RATE_CLIENT_REGISTER", default="30/3600"), "key": "ip"},
+    "password_reset": {"path": r"^/password-reset/?$", "methods": ["POST"],
+                       "rate": env.str("PICARD_RATE_PASSWORD_RESET", default="10/3600"), "key": "ip"},
     "introspect": {"path": r"^/introspect/?$", "methods": ["POST"],
                    "rate": env.str("PICARD_RATE_INTROSPECT", default="120/60"), "key": "ip"},
     "user_token": {"path": r"^/api/user-tokens/", "methods": ["POST"],
@@ -195,6 +197,9 @@ PICARD_CONTENT_SECURITY_POLICY = env.str(
     "PICARD_CONTENT_SECURITY_POLICY", default="frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 )
 PICARD_LOGIN_PATHS = r"^/(login|accounts/login|admin/login)/?$"
+# Password-reset e-mails per address (whoever asks, from any IP): no mail-bombing one inbox.
+PICARD_PASSWORD_RESET_PATHS = r"^/password-reset/?$"
+PICARD_RATE_PASSWORD_RESET_ADDRESS = env.str("PICARD_RATE_PASSWORD_RESET_ADDRESS", default="3/3600")
 # Failed sign-ins: after this many per (username, IP) or per IP inside the window, further
 # attempts get 429 until the window ends; a successful sign-in clears the (username, IP) count.
 PICARD_LOGIN_BACKOFF = {

@@ -280,3 +280,28 @@ def test_production_refuses_to_start_with_the_console_email_backend():
     smtp = subprocess.run([sys.executable, "-c", load], cwd=django_settings.BASE_DIR, env=_production_env(EMAIL_URL="smtp+tls://u:p@mail.example.com:587"),
                           capture_output=True, text=True, timeout=120)
     assert smtp.returncode == 0 and smtp.stdout.strip() == "django.core.mail.backends.smtp.EmailBackend", smtp.stderr[-2000:]
+
+
+# --- 8: /password-reset mail-bombing ------------------------------------------------------------------
+
+
+def _ask_reset(base: str, email: str) -> httpx.Response:
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        page = browser.get("/password-reset")
+        return browser.post("/password-reset", data={**hidden_fields(page.text), "email": email})
+
+
+def test_password_reset_is_limited_per_address_and_sends_no_more_mail(server, alice):
+    from django.core import mail
+
+    answers = [_ask_reset(server.url, "Alice@Example.com" if i % 2 else alice.email) for i in range(5)]
+    assert [a.status_code for a in answers] == [302, 302, 302, 429, 429]  # 3 per hour per address, any spelling
+    assert answers[-1].headers["Retry-After"]
+    assert len([m for m in mail.outbox if alice.email in m.to]) == 3
+    assert _ask_reset(server.url, "someone.else@example.com").status_code == 302  # other addresses still work
+
+
+def test_password_reset_is_limited_per_ip(server, settings):
+    settings.PICARD_RATE_LIMITS = {**settings.PICARD_RATE_LIMITS, "password_reset": {**settings.PICARD_RATE_LIMITS["password_reset"], "rate": "4/3600"}}
+    answers = [_ask_reset(server.url, f"nobody{i}@example.com") for i in range(6)]
+    assert [a.status_code for a in answers] == [302] * 4 + [429] * 2
