@@ -439,6 +439,10 @@ PICARD_MCP_STATELESS = env.bool("PICARD_MCP_STATELESS", default=False)
 # Answer POSTs with plain JSON instead of an SSE stream (both are valid Streamable HTTP).
 PICARD_MCP_JSON_RESPONSE = env.bool("PICARD_MCP_JSON_RESPONSE", default=False)
 PICARD_MCP_SESSION_IDLE_TIMEOUT = env.int("PICARD_MCP_SESSION_IDLE_TIMEOUT", default=1800)
+# Open stateful sessions per access token and per person; past the cap the least recently
+# used are closed (mcp_bridge.session_caps).
+PICARD_MCP_MAX_SESSIONS_PER_TOKEN = env.int("PICARD_MCP_MAX_SESSIONS_PER_TOKEN", default=16)
+PICARD_MCP_MAX_SESSIONS_PER_USER = env.int("PICARD_MCP_MAX_SESSIONS_PER_USER", default=64)
 # Origins (scheme://host[:port], ":*" = any port, "*" = any) allowed to call /mcp from a
 # browser (DNS-rebinding protection and CORS). Hosts are checked against ALLOWED_HOSTS.
 PICARD_MCP_ALLOWED_ORIGINS = env.list(

@@ -305,3 +305,53 @@ def test_password_reset_is_limited_per_ip(server, settings):
     settings.PICARD_RATE_LIMITS = {**settings.PICARD_RATE_LIMITS, "password_reset": {**settings.PICARD_RATE_LIMITS["password_reset"], "rate": "4/3600"}}
     answers = [_ask_reset(server.url, f"nobody{i}@example.com") for i in range(6)]
     assert [a.status_code for a in answers] == [302] * 4 + [429] * 2
+
+
+# --- 12: MCP sessions per token and per user ---------------------------------------------------------
+
+_MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def _open_session(server, token: str) -> str:
+    answer = httpx.post(server.mcp_url, headers={**_MCP_HEADERS, "Authorization": f"Bearer {token}"}, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "session-pinner", "version": "1"}}})
+    assert answer.status_code == 200, answer.text
+    return answer.headers["mcp-session-id"]
+
+
+def _session_answers(server, token: str, session_id: str) -> int:
+    """The status of a ping in ``session_id``: 200 while it is open, 404 once closed."""
+    answer = httpx.post(server.mcp_url, headers={**_MCP_HEADERS, "Authorization": f"Bearer {token}", "Mcp-Session-Id": session_id},
+                        json={"jsonrpc": "2.0", "id": 2, "method": "ping"})
+    return answer.status_code
+
+
+def test_mcp_sessions_are_capped_per_token_and_the_least_recently_used_is_closed(mcp_server_factory, settings, alice, make_token):
+    settings.PICARD_MCP_MAX_SESSIONS_PER_TOKEN = 3
+    server = mcp_server_factory()
+    token = make_token(alice)
+    first, second, third = (_open_session(server, token) for _ in range(3))
+    assert _session_answers(server, token, first) == 200  # `first` is used again: `second` is now the oldest idle
+    fourth = _open_session(server, token)
+    assert _session_answers(server, token, second) == 404
+    assert [_session_answers(server, token, sid) for sid in (first, third, fourth)] == [200, 200, 200]
+    for _ in range(20):  # pinning many more still leaves three open
+        _open_session(server, token)
+    assert len(server.app.mcp.session_caps.open_sessions(token=token)) == 3
+
+
+def test_mcp_sessions_are_capped_per_user_across_tokens(mcp_server_factory, settings, alice, bob, make_token):
+    settings.PICARD_MCP_MAX_SESSIONS_PER_TOKEN = 3
+    settings.PICARD_MCP_MAX_SESSIONS_PER_USER = 4
+    server = mcp_server_factory()
+    one, two, bobs = make_token(alice), make_token(alice), make_token(bob)
+    bob_session = _open_session(server, bobs)
+    alice_first = _open_session(server, one)
+    for _ in range(2):
+        _open_session(server, one)
+    for _ in range(2):
+        _open_session(server, two)  # alice's fifth session: her oldest goes
+    assert _session_answers(server, one, alice_first) == 404
+    assert len(server.app.mcp.session_caps.open_sessions(user_id=alice.pk)) == 4
+    assert _session_answers(server, bobs, bob_session) == 200  # another person's sessions are not touched
