@@ -474,5 +474,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Picard <picard@local
 # --- Imports (memories.importexport) -------------------------------------------------------------
 # Run imports inline instead of in a background thread (tests inside one transaction).
 PICARD_IMPORT_INLINE = env.bool("PICARD_IMPORT_INLINE", default=False)
+# Resume imports that a stopped process left unfinished when the server starts (ASGI lifespan).
+PICARD_IMPORT_RESUME_ON_START = env.bool("PICARD_IMPORT_RESUME_ON_START", default=True)
 # Seconds to pause between imported rows (eases load on a small server; 0 = as fast as possible).
 PICARD_IMPORT_THROTTLE_SECONDS = env.float("PICARD_IMPORT_THROTTLE_SECONDS", default=0.0)

@@ -355,3 +355,32 @@ def test_mcp_sessions_are_capped_per_user_across_tokens(mcp_server_factory, sett
     assert _session_answers(server, one, alice_first) == 404
     assert len(server.app.mcp.session_caps.open_sessions(user_id=alice.pk)) == 4
     assert _session_answers(server, bobs, bob_session) == 200  # another person's sessions are not touched
+
+
+# --- 13: an interrupted import resumes at start-up ------------------------------------------------------
+
+
+def test_an_interrupted_import_resumes_when_the_server_starts_without_anyone_opening_its_page(mcp_server_factory, settings, alice):
+    import json
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from memories import importexport
+    from memories.models import ImportJob, Memory
+
+    rows = [{"text": f"imported note {i}"} for i in range(12)]
+    job, _ = importexport.import_job_create(actor=alice, filename="notes.json", raw=json.dumps(rows).encode())
+    importexport.import_job_start(actor=alice, job_id=job.id)
+    # its worker died (kill -9 / a restart) after claiming it: the lease is long stale
+    ImportJob.objects.filter(id=job.id).update(status=ImportJob.Status.RUNNING, worker="dead-worker",
+                                               heartbeat_at=timezone.now() - timedelta(hours=1))
+    settings.PICARD_IMPORT_RESUME_ON_START = True
+    mcp_server_factory()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and ImportJob.objects.get(id=job.id).status != ImportJob.Status.DONE:
+        time.sleep(0.2)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DONE and job.created_count == 12
+    assert sorted(m.text for m in Memory.objects.filter(owner=alice)) == sorted(r["text"] for r in rows)
