@@ -384,3 +384,24 @@ def test_an_interrupted_import_resumes_when_the_server_starts_without_anyone_ope
     job.refresh_from_db()
     assert job.status == ImportJob.Status.DONE and job.created_count == 12
     assert sorted(m.text for m in Memory.objects.filter(owner=alice)) == sorted(r["text"] for r in rows)
+
+
+# --- informational: private pages are never cached -------------------------------------------------------
+
+
+def test_signed_in_pages_and_credentialed_answers_say_no_store(server, alice, make_token):
+    from memories import services
+
+    services.memory_create(actor=alice, text="what a shared computer's browser cache must not keep")
+    browser = _signed_in(server.url, alice)
+    try:
+        for path in ("/memories/", "/account/settings", "/connected-apps"):
+            page = browser.client.get(path)
+            assert page.status_code == 200, path
+            assert "no-store" in page.headers.get("cache-control", ""), (path, page.headers.get("cache-control"))
+    finally:
+        browser.close()
+    api = call_tool(server.url, make_token(alice, resource=[]), "get_memories", {})
+    assert api.status_code == 200 and "no-store" in api.headers.get("cache-control", "")
+    public = httpx.get(f"{server.url}/")
+    assert "no-store" not in public.headers.get("cache-control", "")  # anonymous pages are not private
