@@ -405,3 +405,18 @@ def test_signed_in_pages_and_credentialed_answers_say_no_store(server, alice, ma
     assert api.status_code == 200 and "no-store" in api.headers.get("cache-control", "")
     public = httpx.get(f"{server.url}/")
     assert "no-store" not in public.headers.get("cache-control", "")  # anonymous pages are not private
+
+
+# --- informational: the partner user-token flow never acts for staff ---------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["staff", "superuser"])
+def test_the_user_token_flow_refuses_staff_and_superuser_accounts(server, make_user, kind):
+    from oauth.services import client_register
+
+    partner = client_register(name="Partner", redirect_uris=["https://partner.example.com/cb"], allow_user_token_flow=True)
+    target = make_user(f"boss-{kind}", is_staff=True, is_superuser=kind == "superuser")
+    answer = httpx.post(f"{server.url}/api/user-tokens/user-token", json={
+        "client_id": partner.client_id, "client_secret": partner.client_secret, "username": target.username, "email": target.email})
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden", answer.text
+    assert "access_token" not in answer.text
