@@ -55,9 +55,13 @@ def authorization_code_replay_revoke(*, code: str, application) -> bool:
     used = UsedAuthorizationCode.objects.filter(code_checksum=_checksum(code), application=application).first()
     if used is None:
         return False
+    owner = (
+        get_refresh_token_model().objects.filter(token_family=used.token_family).select_related("user").first()
+        if used.token_family else None
+    )
     with transaction.atomic():
         get_refresh_token_model().revoke_family(used.token_family)
-        activity_record(actor=None, action="oauth.code.replay", details={
+        activity_record(actor=owner.user if owner else None, action="oauth.code.replay", details={
             "client_id": application.client_id, "tokens_revoked": used.token_family is not None,
         })
     return True

@@ -126,6 +126,9 @@ def test_a_replayed_authorization_code_revokes_the_tokens_of_its_first_use(serve
     from oauth2_provider.models import AccessToken
 
     assert not AccessToken.objects.filter(user=alice).exists()
+    from memories.models import Activity
+
+    assert Activity.objects.filter(actor=alice, action="oauth.code.replay").exists()  # on alice's timeline
 
 
 # --- 10: deactivation ---------------------------------------------------------------------------------
