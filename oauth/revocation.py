@@ -18,10 +18,11 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.models import get_refresh_token_model
 
 from memories.activity import activity_record
 from oauth.models import UsedAuthorizationCode
+from oauth.services import _revoke_tokens  # the one "revoke everything matching" helper, shared with client_disable
 
 # How long a used code is remembered. Codes live AUTHORIZATION_CODE_EXPIRE_SECONDS (300 s);
 # a replay later than this is refused as an unknown code, without revoking.
@@ -71,9 +72,4 @@ def user_grants_revoke(*, user) -> int:
     """Revoke every live access and refresh token and delete every pending authorization
     code of ``user``, across all clients. Returns how many tokens were live."""
     with transaction.atomic():
-        refreshed = get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(
-            revoked=timezone.now(), access_token=None,
-        )
-        _, deleted = get_access_token_model().objects.filter(user=user).delete()
-        get_grant_model().objects.filter(user=user).delete()
-    return refreshed + deleted.get(get_access_token_model()._meta.label, 0)
+        return _revoke_tokens(user=user)

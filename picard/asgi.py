@@ -50,7 +50,7 @@ def resume_interrupted_imports() -> threading.Thread | None:
         return None
 
     def resume() -> None:
-        from django.db import connection
+        from django.db import DatabaseError, connection
 
         from memories.importexport import import_jobs_resume
 
@@ -58,6 +58,9 @@ def resume_interrupted_imports() -> threading.Thread | None:
             resumed = import_jobs_resume()
             if resumed:
                 logger.info("resumed %d interrupted import(s) at start-up", resumed)
+        except DatabaseError as exc:  # not migrated yet, or the database is away: not a bug
+            logger.warning("interrupted imports were not resumed at start-up (%s); they resume when their page is opened",
+                           type(exc).__name__)
         except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
             logger.exception("resuming interrupted imports failed; they resume when their page is opened")
         finally:
