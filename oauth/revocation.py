@@ -21,7 +21,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_refresh_token_model
 
 from memories.activity import activity_record
-from oauth.models import UsedAuthorizationCode
+from oauth.models import PersonalAccessToken, UsedAuthorizationCode
 from oauth.services import _revoke_tokens  # the one "revoke everything matching" helper, shared with client_disable
 
 # How long a used code is remembered. Codes live AUTHORIZATION_CODE_EXPIRE_SECONDS (300 s);
@@ -69,7 +69,9 @@ def authorization_code_replay_revoke(*, code: str, application) -> bool:
 
 
 def user_grants_revoke(*, user) -> int:
-    """Revoke every live access and refresh token and delete every pending authorization
-    code of ``user``, across all clients. Returns how many tokens were live."""
+    """Revoke every live access and refresh token (personal access tokens too) and delete
+    every pending authorization code of ``user``, across all clients. Returns how many
+    tokens were live."""
     with transaction.atomic():
+        PersonalAccessToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
         return _revoke_tokens(user=user)
