@@ -135,12 +135,16 @@ def test_a_replayed_authorization_code_revokes_the_tokens_of_its_first_use(serve
 
 
 def test_deactivating_a_user_in_the_admin_revokes_every_grant(server, make_user, alice, oauth_app):
+    from oauth.services import personal_token_create
+
     admin = make_user("root", is_staff=True, is_superuser=True)
     browser = _signed_in(server.url, alice)
     try:
         _, tokens = _tokens(server.url, browser, oauth_app)
     finally:
         browser.close()
+    personal = personal_token_create(user=alice, name="script", scopes=["memories:read"], expires_days=30)
+    assert call_tool(server.url, personal.raw, "get_memories", {}).status_code == 200
     staff = _signed_in(server.url, admin)
     try:
         changelist = staff.client.get("/admin/picard/user/")
@@ -157,6 +161,9 @@ def test_deactivating_a_user_in_the_admin_revokes_every_grant(server, make_user,
     assert call_tool(server.url, tokens["access_token"], "get_memories", {}).status_code == 401
     refused = _refresh(server.url, oauth_app, tokens["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert call_tool(server.url, personal.raw, "get_memories", {}).status_code == 401
+    personal.token.refresh_from_db()
+    assert personal.token.revoked_at is not None  # shown as revoked on the tokens page
 
 
 def test_a_refresh_for_an_inactive_user_is_refused_even_with_a_live_refresh_token(server, alice, oauth_app):
