@@ -21,7 +21,8 @@ For every ``/mcp`` request, in order (each step a named method of ``McpHttpApp``
    ``memories:read``) → ``403 insufficient_scope`` naming the scopes (MCP step-up).
 6. The SDK's session manager serves the request (stateful or stateless, JSON or SSE, every
    protocol revision the SDK speaks), with the token in context for the tools; it receives
-   the body the edge already read.
+   the body the edge already read; stateful sessions are capped per token and per user
+   (``mcp_bridge.session_caps``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from starlette.responses import Response
 
 from mcp_bridge import auth
 from mcp_bridge import tools as registry
+from mcp_bridge.session_caps import SessionCaps
 from picard import ratelimit
 from picard.db import run_sync
 from picard.edge.asgi import BODY, BODY_ERROR, JSON, client_ip
@@ -275,6 +277,10 @@ class McpHttpApp:
         )
         self.session_manager = self.server.session_manager
         self.cors = mcp_cors(self.serve)
+        self.session_caps = None if self.stateless else SessionCaps(
+            self.session_manager,
+            per_token=settings.PICARD_MCP_MAX_SESSIONS_PER_TOKEN, per_user=settings.PICARD_MCP_MAX_SESSIONS_PER_USER,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -345,7 +351,10 @@ class McpHttpApp:
         marker = auth.set_current_token(token)
         sdk_marker = auth_context_var.set(scope["user"])
         try:
-            await self.session_manager.handle_request(scope, receive, send)
+            if self.session_caps is None:
+                await self.session_manager.handle_request(scope, receive, send)
+            else:
+                await self.session_caps.handle_request(scope, receive, send, raw_token=raw, user_id=token.user_id)
         finally:
             auth_context_var.reset(sdk_marker)
             auth.reset_current_token(marker)

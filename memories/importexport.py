@@ -15,7 +15,9 @@ Lines, Markdown or CSV into an ``ImportJob``:
 What goes out comes back in unchanged: id, text, permission, tags, metadata, expiry,
 created/updated times and (for shared memories) the usernames/groups it is shared with. A
 row whose id is already one of the actor's memories is skipped, so re-running an import is
-harmless.
+harmless. A row keeps its id only if the actor created that memory once (a restore of their
+own export); every other id is replaced by a fresh one, so an import never tells whether an
+id exists (``import_id_was_actors``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from django.utils import timezone
 
 from memories import crypto, services
 from memories.activity import activity_record
-from memories.models import ImportJob, Memory, Permission
+from memories.models import Activity, ImportJob, Memory, Permission
 from memories.selectors import MemoryFilters, memory_visible_qs
 from memories.serializers import iso
 from memories.validation import (
@@ -258,7 +260,7 @@ def plan_row(*, actor, row: ParsedRow) -> RowPlan:
     data = row.data or {}
     try:
         text = clean_text(data.get("text"))
-        permission = clean_permission(data.get("permission") or getattr(actor, "default_permission", None) or Permission.PRIVATE)
+        permission = clean_permission(data.get("permission") or services.memory_default_permission(actor=actor, shared_with=data.get("shared_with")))
         expires = data.get("expiration_date", data.get("expires_at"))
         fields = {
             "text": text,
@@ -271,9 +273,9 @@ def plan_row(*, actor, row: ParsedRow) -> RowPlan:
             "memory_id": clean_uuid(data["id"], field="id") if data.get("id") else None,
             "shared_with": None,
         }
-        shared = data.get("shared_with")
-        if shared and permission == Permission.SHARED:
-            services._resolve_share_targets(actor=actor, shared_with=shared)  # noqa: SLF001 - same rules as the service
+        if permission == Permission.SHARED:  # the service's rules: with somebody, who exists
+            shared = data.get("shared_with") or {}
+            services.share_targets_clean(actor=actor, permission=permission, shared_with=shared)
             fields["shared_with"] = shared
     except DomainError as exc:
         return RowPlan(row.number, None, _row_message(exc))
@@ -305,11 +307,40 @@ def import_job_get(*, actor, job_id) -> ImportJob:
     return job
 
 
-def import_job_preview(*, job: ImportJob, limit: int = 20) -> list[RowPlan]:
+@dataclass
+class ImportPreview:
+    """What confirming a job will do: the first rows checked, and counts over every row —
+    ``to_import`` is what the confirm button promises, so it leaves out rows that will fail
+    (``invalid``) and rows whose id is already one of the actor's memories (``already_present``,
+    skipped by ``_import_one``)."""
+
+    rows: list[RowPlan]
+    total: int
+    invalid: int
+    already_present: int
+
+    @property
+    def to_import(self) -> int:
+        return self.total - self.invalid - self.already_present
+
+
+def import_job_preview(*, job: ImportJob, limit: int = 20) -> ImportPreview:
     if not job.payload_encrypted:
-        return []
+        return ImportPreview(rows=[], total=0, invalid=0, already_present=0)
     rows = parse_payload(crypto.decrypt(job.payload_encrypted), job.format)
-    return [plan_row(actor=job.owner, row=r) for r in rows[:limit]]
+    plans = [plan_row(actor=job.owner, row=r) for r in rows]
+    ids = {p.fields["memory_id"] for p in plans if p.fields and p.fields.get("memory_id")}
+    owners = dict(Memory.objects.filter(id__in=ids).values_list("id", "owner_id")) if ids else {}
+    present = {i for i, owner_id in owners.items() if owner_id == job.owner_id}
+    already_present = 0
+    for plan in plans:
+        memory_id = plan.fields.get("memory_id") if plan.fields else None
+        if memory_id is not None and owners.get(memory_id, job.owner_id) == job.owner_id:  # someone else's id gets a new one
+            already_present += memory_id in present
+            present.add(memory_id)  # a second row with the same id is skipped too
+    return ImportPreview(
+        rows=plans[:limit], total=len(plans), invalid=sum(1 for p in plans if p.fields is None), already_present=already_present,
+    )
 
 
 def import_job_start(*, actor, job_id) -> ImportJob:
@@ -364,6 +395,15 @@ def _embed_chunk(plans: list[RowPlan]) -> dict[int, dict]:
     return {i: v for (i, _), v in zip(texts, vectors)}
 
 
+def import_id_was_actors(*, actor, memory_id) -> bool:
+    """Whether ``memory_id`` names a memory ``actor`` created (their activity log says so).
+
+    An imported row keeps its id only then (restoring your own export after deleting the
+    memories); any other id — free, or someone else's — gets a fresh one. Keeping free ids
+    and re-iding taken ones would tell the importer which ids exist (issue 18, finding 6)."""
+    return Activity.objects.filter(actor=actor, action="memory.create", memory_ids__contains=[memory_id]).exists()
+
+
 def _import_one(*, actor, plan: RowPlan, embedding) -> str:
     """Write one row (inside the caller's transaction). Returns created | skipped."""
     fields = dict(plan.fields)
@@ -372,8 +412,8 @@ def _import_one(*, actor, plan: RowPlan, embedding) -> str:
         existing = Memory.objects.filter(id=memory_id).values_list("owner_id", flat=True).first()
         if existing == actor.pk:
             return "skipped"
-        if existing is not None:
-            fields["memory_id"] = None  # someone else's id: keep the memory, give it a new id
+        if existing is not None or not import_id_was_actors(actor=actor, memory_id=memory_id):
+            fields["memory_id"] = None
     services.memory_create(actor=actor, embedding=embedding, **fields)
     return "created"
 

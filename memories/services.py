@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from memories import keywords, selectors
+from memories import keywords, search, selectors
 from memories.activity import activity_record
 from memories.embeddings import EmbeddingUnavailable, get_provider  # noqa: F401  (re-exported for callers)
 from memories.models import KeywordDocument, KeywordPosting, Memory, MemoryShare, Permission
@@ -109,6 +109,33 @@ def _resolve_share_targets(*, actor, shared_with) -> ShareTargets:
     return ShareTargets(users=tuple(users), groups=tuple(groups))
 
 
+SHARED_WITH_NOBODY = "a shared memory needs at least one user or group to share it with (or choose private)."
+
+
+def share_targets_clean(*, actor, permission: str, shared_with) -> ShareTargets:
+    """The users and groups a memory with ``permission`` is to be shared with: targets only
+    with permission ``shared``, and ``shared`` with somebody (the owner alone does not count)
+    — every door (site, REST, MCP, import) gets the same ValidationError on ``shared_with``.
+    ``shared_with=None`` with ``shared`` means "keep the current shares"
+    (``memory_set_permission`` checks that there are some)."""
+    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
+    if permission != Permission.SHARED and targets != ShareTargets():
+        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    if permission == Permission.SHARED and shared_with is not None and targets == ShareTargets():
+        raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
+    return targets
+
+
+def memory_default_permission(*, actor, shared_with=None) -> str:
+    """The permission of a new memory that names none: the actor's default. A ``shared``
+    default (it cannot say with whom) counts only when ``shared_with`` names someone;
+    otherwise the memory is private."""
+    default = getattr(actor, "default_permission", None) or Permission.PRIVATE
+    if default == Permission.SHARED and not shared_with:
+        return Permission.PRIVATE
+    return default
+
+
 def _replace_shares(memory: Memory, targets: ShareTargets) -> None:
     MemoryShare.objects.filter(memory=memory).delete()
     MemoryShare.objects.bulk_create(
@@ -154,13 +181,13 @@ def memory_create(
     """Create a memory. ``memory_id``/``created_at``/``updated_at`` restore those values
     (imports of exported memories); callers check that ``memory_id`` is free."""
     text = clean_text(text)
-    permission = clean_permission(permission or getattr(actor, "default_permission", None) or Permission.PRIVATE)
+    permission = clean_permission(permission or memory_default_permission(actor=actor, shared_with=shared_with))
     expires_at = clean_expires_at(expires_at)
     tags = clean_tags(tags)
     metadata = clean_metadata(metadata)
-    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
-    if targets != ShareTargets() and permission != Permission.SHARED:
-        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    if permission == Permission.SHARED and shared_with is None:
+        raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
+    targets = share_targets_clean(actor=actor, permission=permission, shared_with=shared_with)
     vectors = _as_vectors(embedding)
     if vectors is None:
         vectors = _embed_or_pending(text)
@@ -239,12 +266,12 @@ def memory_delete(*, actor, memory_id) -> uuid.UUID:
 
 def memory_set_permission(*, actor, memory_id, permission: str, shared_with=None, expected_version: int | None = None) -> Memory:
     permission = clean_permission(permission)
-    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
-    if permission != Permission.SHARED and targets != ShareTargets():
-        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    targets = share_targets_clean(actor=actor, permission=permission, shared_with=shared_with)
     with transaction.atomic():
         memory = _owned_for_update(actor=actor, memory_id=memory_id)
         _check_version(memory, expected_version)
+        if permission == Permission.SHARED and shared_with is None and not MemoryShare.objects.filter(memory=memory).exists():
+            raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
         memory.permission = permission
         memory.updated_at = timezone.now()
         memory.version += 1
@@ -414,10 +441,32 @@ __all__ = [
     "BatchResult",
     "memory_batch",
     "memory_create",
+    "memory_default_permission",
     "memory_delete",
     "memory_embed_pending",
     "memory_set_permission",
     "memory_update",
+    "share_targets_clean",
     "keyword_index_memory",
     "keyword_index_rebuild",
 ]
+
+
+# --- searching (a read, and the record that it happened) ----------------------------------
+
+
+def memory_query(
+    *, actor, query: str, limit: int | None = None, filters: selectors.MemoryFilters | None = None,
+    mode: str | None = None, min_score: float | None = None,
+) -> search.SearchResults:
+    """``query_memory`` and the site's search: ``memories.search.memory_search`` plus one
+    ``memory.search`` activity row (mode, scope, result count; never the query). Personas
+    search through ``memory_search`` directly: their question is recorded once, as
+    ``persona.query``."""
+    filters = filters or selectors.MemoryFilters()
+    hits = search.memory_search(actor=actor, query=query, limit=limit, filters=filters, mode=mode, min_score=min_score)
+    details: dict = {"mode": hits.mode, "scope": filters.scope_for(actor), "min_score": hits.min_score, "results": len(hits)}
+    if hits.degraded:
+        details["degraded"] = hits.degraded
+    activity_record(actor=actor, action="memory.search", memory_ids=[h.memory.id for h in hits], details=details)
+    return hits

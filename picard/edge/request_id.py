@@ -7,7 +7,7 @@ import re
 import time
 
 from picard import context
-from picard.logging import new_request_id, request_id_var
+from picard.logging import new_request_id, redact_path, request_id_var
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _request_logger = logging.getLogger("picard.request")
@@ -43,7 +43,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            path = scope.get("path", "")
+            path = redact_path(scope.get("path", ""))  # a password-reset token is masked
             if path != "/healthz":  # health probes every few seconds would drown the log
                 _request_logger.info(
                     "%s %s %s %.1fms", scope.get("method", ""), path, status["code"], (time.perf_counter() - started) * 1000,

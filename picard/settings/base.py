@@ -6,10 +6,14 @@ default there and fail fast; locally, secrets are generated once into a git-igno
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from picard.bind import bind_host, is_loopback
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -35,7 +39,10 @@ def _local_secret(name: str) -> str:
 
 
 SECRET_KEY = _local_secret("SECRET_KEY")
-DEBUG = env.bool("DEBUG", default=not PICARD_PRODUCTION)
+# DEBUG pages (a 404 listing every URL, tracebacks) only on a loopback bind: with
+# `make run HOST=0.0.0.0` (or any non-loopback --host) DEBUG is off whatever DEBUG says.
+PICARD_BIND_HOST = bind_host(environ=os.environ, argv=sys.argv)
+DEBUG = env.bool("DEBUG", default=not PICARD_PRODUCTION) and is_loopback(PICARD_BIND_HOST)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 # The public origin of this site, e.g. https://picard.example.com — the OAuth issuer and the
 # MCP resource are derived from it, never from a request's Host header.
@@ -74,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "picard.timezones.BrowserTimeZoneMiddleware",  # times in the browser's zone (picard_tz cookie)
+    "picard.cache_control.PrivateNoStoreMiddleware",  # signed-in pages and credentialed answers: no-store
     "picard.edge.django.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -176,6 +185,10 @@ PICARD_RATE_LIMITS = {
                  "rate": env.str("PICARD_RATE_REGISTER", default="20/3600"), "key": "ip"},
     "client_register": {"path": r"^/(oauth|o)/register/?$|^/api/admin/clients/", "methods": ["POST"],
                         "rate": env.str("PICARD_RATE_CLIENT_REGISTER", default="30/3600"), "key": "ip"},
+    "password_reset": {"path": r"^/password-reset/?$", "methods": ["POST"],
+                       "rate": env.str("PICARD_RATE_PASSWORD_RESET", default="10/3600"), "key": "ip"},
+    "introspect": {"path": r"^/introspect/?$", "methods": ["POST"],
+                   "rate": env.str("PICARD_RATE_INTROSPECT", default="120/60"), "key": "ip"},
     "user_token": {"path": r"^/api/user-tokens/", "methods": ["POST"],
                    "rate": env.str("PICARD_RATE_USER_TOKEN", default="60/60"), "key": "ip"},
     "tools": {"path": r"^/api/tools/?$", "methods": ["POST"],
@@ -192,6 +205,9 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {"default-src": None, "frame-ancestors": ["'none'"], "base-uri": ["'self'"], "object-src": ["'none'"]},
 }
 PICARD_LOGIN_PATHS = r"^/(login|accounts/login|admin/login)/?$"
+# Password-reset e-mails per address (whoever asks, from any IP): no mail-bombing one inbox.
+PICARD_PASSWORD_RESET_PATHS = r"^/password-reset/?$"
+PICARD_RATE_PASSWORD_RESET_ADDRESS = env.str("PICARD_RATE_PASSWORD_RESET_ADDRESS", default="3/3600")
 # Failed sign-ins: after this many per (username, IP) or per IP inside the window, further
 # attempts get 429 until the window ends; a successful sign-in clears the (username, IP) count.
 PICARD_LOGIN_BACKOFF = {
@@ -212,8 +228,9 @@ PICARD_KEYWORD_STEMMER = env.str("PICARD_KEYWORD_STEMMER", default="english")
 PICARD_SEARCH_DEFAULT_MODE = env.str("PICARD_SEARCH_DEFAULT_MODE", default="hybrid")
 PICARD_SEARCH_HYBRID = {
     # Chosen on the LoCoMo development half (docs/benchmarks.md, section locomo).
-    # "rrf" (weighted reciprocal rank fusion) or "weighted" (weighted sum of min-max normalised scores)
-    "fusion": env.str("PICARD_SEARCH_FUSION", default="weighted"),
+    # "calibrated" (order by the calibrated score, memories.search.calibration), or the earlier
+    # orders "weighted" (weighted sum of min-max normalised scores) / "rrf" (reciprocal rank fusion)
+    "fusion": env.str("PICARD_SEARCH_FUSION", default="calibrated"),
     "k": env.int("PICARD_SEARCH_RRF_K", default=10),  # reciprocal rank fusion constant
     "semantic_weight": env.float("PICARD_SEARCH_SEMANTIC_WEIGHT", default=1.0),
     "keyword_weight": env.float("PICARD_SEARCH_KEYWORD_WEIGHT", default=2.0),
@@ -229,6 +246,9 @@ PICARD_BATCH_MAX_ITEMS = env.int("PICARD_BATCH_MAX_ITEMS", default=100)
 PICARD_LIST_DEFAULT_LIMIT = 20
 PICARD_LIST_MAX_LIMIT = 100
 PICARD_SEARCH_MAX_LIMIT = 50
+# Search hits whose calibrated score (0-1) is below this are left out, so a question nothing
+# answers gets an empty list. Chosen on the LoCoMo development half (docs/benchmarks.md, locomo).
+PICARD_SEARCH_MIN_SCORE = env.float("PICARD_SEARCH_MIN_SCORE", default=0.008)
 # The activity log keeps entries this many days (`manage.py purge_activity`; 0 keeps everything).
 PICARD_ACTIVITY_RETENTION_DAYS = env.int("PICARD_ACTIVITY_RETENTION_DAYS", default=90)
 # Read activity (searches) is written in batches, every second (memories/activity.py): a
@@ -241,7 +261,7 @@ PICARD_SEARCH_EXACT_MAX_ROWS = env.int("PICARD_SEARCH_EXACT_MAX_ROWS", default=2
 PICARD_SEARCH_HNSW_EF_SEARCH = env.int("PICARD_SEARCH_HNSW_EF_SEARCH", default=200)
 # Keyword search over others' public memories: above this many public memories, its
 # collection statistics (count, average length) are cached per process for this long
-# instead of being counted with every query (memories.selectors.public_keyword_stats).
+# instead of being counted with every query (memories.search.public_keyword_stats).
 PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = env.int("PICARD_KEYWORD_STATS_CACHE_MIN_ROWS", default=2_000)
 PICARD_KEYWORD_STATS_CACHE_SECONDS = env.int("PICARD_KEYWORD_STATS_CACHE_SECONDS", default=60)
 
@@ -282,8 +302,6 @@ PICARD_LLM = {
     "context_tokens": env.int("PICARD_LLM_CONTEXT_TOKENS", default=2000),
     "cache_seconds": env.int("PICARD_LLM_CACHE_SECONDS", default=3600),
     "cache_alias": env.str("PICARD_LLM_CACHE_ALIAS", default="default"),
-    # Extractive mode quotes memories whose similarity is at least this.
-    "extractive_min_score": env.float("PICARD_LLM_EXTRACTIVE_MIN_SCORE", default=0.2),
     # Model calls one person may cause by asking OTHER people's personas, "N/SECONDS" (429 past
     # it; cached answers, extractive answers and owners asking their own persona are free).
     "rate": env.str("PICARD_LLM_RATE", default="60/3600"),
@@ -292,7 +310,7 @@ PICARD_LLM = {
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "oauth.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # picard.permissions.CountCaller first: it counts the "token" rate limits after authentication, before a
@@ -434,6 +452,10 @@ PICARD_MCP_STATELESS = env.bool("PICARD_MCP_STATELESS", default=False)
 # Answer POSTs with plain JSON instead of an SSE stream (both are valid Streamable HTTP).
 PICARD_MCP_JSON_RESPONSE = env.bool("PICARD_MCP_JSON_RESPONSE", default=False)
 PICARD_MCP_SESSION_IDLE_TIMEOUT = env.int("PICARD_MCP_SESSION_IDLE_TIMEOUT", default=1800)
+# Open stateful sessions per access token and per person; past the cap the least recently
+# used are closed (mcp_bridge.session_caps).
+PICARD_MCP_MAX_SESSIONS_PER_TOKEN = env.int("PICARD_MCP_MAX_SESSIONS_PER_TOKEN", default=16)
+PICARD_MCP_MAX_SESSIONS_PER_USER = env.int("PICARD_MCP_MAX_SESSIONS_PER_USER", default=64)
 # Origins (scheme://host[:port], ":*" = any port, "*" = any) allowed to call /mcp from a
 # browser (DNS-rebinding protection and CORS). Hosts are checked against ALLOWED_HOSTS.
 PICARD_MCP_ALLOWED_ORIGINS = env.list(
@@ -465,5 +487,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Picard <picard@local
 # --- Imports (memories.importexport) -------------------------------------------------------------
 # Run imports inline instead of in a background thread (tests inside one transaction).
 PICARD_IMPORT_INLINE = env.bool("PICARD_IMPORT_INLINE", default=False)
+# Resume imports that a stopped process left unfinished when the server starts (ASGI lifespan).
+PICARD_IMPORT_RESUME_ON_START = env.bool("PICARD_IMPORT_RESUME_ON_START", default=True)
 # Seconds to pause between imported rows (eases load on a small server; 0 = as fast as possible).
 PICARD_IMPORT_THROTTLE_SECONDS = env.float("PICARD_IMPORT_THROTTLE_SECONDS", default=0.0)

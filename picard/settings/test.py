@@ -12,3 +12,5 @@ DEBUG = False
 PICARD_LLM = {**PICARD_LLM, "provider": "extractive", "base_url": "", "api_key": ""}  # noqa: F405
 # Tests read the activity log right after the call that wrote it; the buffer has its own test.
 PICARD_ACTIVITY_BUFFER = False
+# Test servers start with a lifespan; only the tests about it resume imports at start-up.
+PICARD_IMPORT_RESUME_ON_START = False
