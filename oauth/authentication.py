@@ -5,7 +5,10 @@ it does not accept, so DRF goes on to the next authenticator: the caller then he
 "Authentication credentials were not provided." — or, if the browser also sent a session
 cookie, "CSRF Failed" — about a token that was sent but is revoked, expired or unknown. Here a
 bearer token that was sent and refused ends authentication with that reason; a request
-without one (the site's own session calls) is unchanged.
+without one (the site's own session calls) is unchanged. A refused token is counted against
+the client IP's rate-limit bucket first (``picard.ratelimit.count_caller``, as the permission
+``picard.permissions.CountCaller`` would for a request without a token, which never runs
+after a 401), so random bearer values get 429s once the IP's bucket is spent.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from django.utils.translation import gettext as _
 from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework.exceptions import AuthenticationFailed
+
+from picard import ratelimit
 
 TOKEN_REFUSED_MESSAGE = "Token revoked or expired (or not known here): get a new access token, e.g. with your refresh token or by connecting again."
 # django-oauth-toolkit's own words (same gettext call) for a live token bound to another resource
@@ -34,6 +39,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
     def authenticate(self, request):
         result = super().authenticate(request)
         if result is None and bearer_token_sent(request):
+            ratelimit.count_caller(method=request.method, path=request.path, ip=ratelimit.client_ip(request))
             description = (getattr(request, "oauth2_error", None) or {}).get("error_description")
             other_resource = description is not None and str(description) == _(_OTHER_RESOURCE)
             raise AuthenticationFailed(str(description) if other_resource else TOKEN_REFUSED_MESSAGE, code="invalid_token")
