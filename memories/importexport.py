@@ -335,9 +335,13 @@ def import_job_preview(*, job: ImportJob, limit: int = 20) -> ImportPreview:
     already_present = 0
     for plan in plans:
         memory_id = plan.fields.get("memory_id") if plan.fields else None
-        if memory_id is not None and owners.get(memory_id, job.owner_id) == job.owner_id:  # someone else's id gets a new one
-            already_present += memory_id in present
-            present.add(memory_id)  # a second row with the same id is skipped too
+        if memory_id is None or owners.get(memory_id, job.owner_id) != job.owner_id:  # someone else's id gets a new one
+            continue
+        if memory_id in present:
+            already_present += 1
+        elif import_id_was_actors(actor=job.owner, memory_id=memory_id):
+            present.add(memory_id)  # restored with its own id: a second row with that id is skipped
+        # any other free id gets a fresh one (_import_one), so every row with it is imported
     return ImportPreview(
         rows=plans[:limit], total=len(plans), invalid=sum(1 for p in plans if p.fields is None), already_present=already_present,
     )
