@@ -9,7 +9,7 @@ user per conversation, one memory per turn (``"<speaker>: <text>"`` plus
 ``[shares <blip_caption>]`` for an image), created with ``memories.services.memory_batch``
 and the real default local embedder; the session date and the turn id go in the metadata.
 Then every question of categories 1–4 that has evidence is searched as that user with
-``memories.selectors.memory_search`` and scored: Recall@k = share of the question's
+``memories.search.memory_search`` and scored: Recall@k = share of the question's
 evidence turns in the top k; MRR of the first evidence turn (0 when none is in the top 20).
 
 Writes the figures into docs/benchmarks.md between ``<!-- BEGIN locomo -->`` and

@@ -18,7 +18,7 @@ class CallContext:
     surface: str = "internal"  # web | api | mcp | command | internal
     client_id: str | None = None  # OAuth client id (UUID string) when a token was used
     scopes: frozenset[str] | None = None  # None: not token-based (session / command): all scopes
-    # The HTTP request's id (picard.logging.RequestIdMiddleware) when there is one.
+    # The HTTP request's id (picard.edge.request_id.RequestIdMiddleware) when there is one.
     request_id: str = field(default_factory=lambda: _request_id_var.get() or uuid.uuid4().hex[:16])
 
 
