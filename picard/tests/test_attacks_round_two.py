@@ -98,6 +98,7 @@ def test_introspect_is_rate_limited_per_ip(server, settings, oauth_app):
                for i in range(7)]
     assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
     assert answers[-1].headers["Retry-After"]
+    assert answers[-1].json()["error"] == "slow_down"  # an OAuth endpoint: OAuth's error shape (issue 19)
 
 
 def test_server_metadata_says_introspection_needs_a_client_secret(server):
