@@ -471,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(outside the repository: they hold no text, only ids, labels and features).")
     parser.add_argument("--fit-calibration", action="store_true", help="Instead of the benchmark: collect every question's candidates "
                         "(in-domain and out-of-domain), fit the score calibration of each mode (memories/search/calibration.py) "
-                        "and print it with a min_score sweep (R@10 against false alarms) as JSON.")
+                        "and print it with a min_score sweep (R@10 against false alarms) as JSON; stderr ends with the "
+                        "CALIBRATIONS literal to paste into memories/search/calibration.py.")
     args = parser.parse_args(argv)
     if not args.data.exists():
         parser.error(f"{args.data} not found: pass --data PATH (the LoCoMo JSON, see ../shared/data/locomo/README.md).")
