@@ -36,7 +36,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from memories import crypto, services
-from memories.activity import activity_record
+from memories.activity import activity_collected, activity_record
 from memories.models import ImportJob, Memory, Permission
 from memories.selectors import MemoryFilters, memory_visible_qs
 from memories.serializers import iso
@@ -364,8 +364,9 @@ def _embed_chunk(plans: list[RowPlan]) -> dict[int, dict]:
     return {i: v for (i, _), v in zip(texts, vectors)}
 
 
-def _import_one(*, actor, plan: RowPlan, embedding) -> str:
-    """Write one row (inside the caller's transaction). Returns created | skipped."""
+def _import_one(*, actor, plan: RowPlan, embedding, job: ImportJob | None = None) -> str:
+    """Write one row (inside the caller's transaction). Returns created | skipped (its id is
+    already one of the actor's memories, or its text is: ``memory_create``'s duplicate check)."""
     fields = dict(plan.fields)
     memory_id = fields.get("memory_id")
     if memory_id is not None:
@@ -374,8 +375,8 @@ def _import_one(*, actor, plan: RowPlan, embedding) -> str:
             return "skipped"
         if existing is not None:
             fields["memory_id"] = None  # someone else's id: keep the memory, give it a new id
-    services.memory_create(actor=actor, embedding=embedding, **fields)
-    return "created"
+    memory = services.memory_create(actor=actor, embedding=embedding, import_job=job, **fields)
+    return "skipped" if memory.is_duplicate else "created"
 
 
 def import_job_run(*, job_id, worker: str | None = None, throttle: float | None = None) -> ImportJob | None:
@@ -394,42 +395,43 @@ def import_job_run(*, job_id, worker: str | None = None, throttle: float | None 
         )
         return ImportJob.objects.get(id=job_id)
     with call_context(surface="web"):
-        position = job.position
-        while position < len(rows):
-            chunk = [plan_row(actor=actor, row=r) for r in rows[position : position + EMBED_CHUNK]]
-            embeddings = _embed_chunk(chunk)  # slow I/O: outside any transaction
-            for offset, plan in enumerate(chunk):
-                index = position + offset
-                with transaction.atomic():
-                    job = ImportJob.objects.select_for_update().get(id=job_id)
-                    if job.status != ImportJob.Status.RUNNING or job.worker != worker or job.position != index:
-                        return job  # cancelled, or taken over by another worker
-                    outcome, message = "failed", plan.error
-                    if plan.fields is not None:
-                        try:
-                            with transaction.atomic():
-                                outcome = _import_one(actor=actor, plan=plan, embedding=embeddings.get(offset))
-                        except DomainError as exc:
-                            message = _row_message(exc)
-                        except Exception:  # noqa: BLE001 - one bad row must not stop the import
-                            logger.exception("import row %s of job %s failed", plan.number, job_id)
-                            message = "This row could not be imported."
-                    if outcome == "created":
-                        job.created_count += 1
-                    elif outcome == "skipped":
-                        job.skipped_count += 1
-                    else:
-                        job.failed_count += 1
-                        if len(job.errors) < MAX_STORED_ERRORS:
-                            job.errors = [*job.errors, {"row": plan.number, "message": message or "Invalid row."}]
-                    job.position = index + 1
-                    job.heartbeat_at = timezone.now()
-                    job.save(update_fields=["created_count", "skipped_count", "failed_count", "errors", "position", "heartbeat_at"])
-                if throttle:
-                    import time
+        with activity_collected():  # rows are not logged one by one: one entry for the import
+            position = job.position
+            while position < len(rows):
+                chunk = [plan_row(actor=actor, row=r) for r in rows[position : position + EMBED_CHUNK]]
+                embeddings = _embed_chunk(chunk)  # slow I/O: outside any transaction
+                for offset, plan in enumerate(chunk):
+                    index = position + offset
+                    with transaction.atomic():
+                        job = ImportJob.objects.select_for_update().get(id=job_id)
+                        if job.status != ImportJob.Status.RUNNING or job.worker != worker or job.position != index:
+                            return job  # cancelled, or taken over by another worker
+                        outcome, message = "failed", plan.error
+                        if plan.fields is not None:
+                            try:
+                                with transaction.atomic():
+                                    outcome = _import_one(actor=actor, plan=plan, embedding=embeddings.get(offset), job=job)
+                            except DomainError as exc:
+                                message = _row_message(exc)
+                            except Exception:  # noqa: BLE001 - one bad row must not stop the import
+                                logger.exception("import row %s of job %s failed", plan.number, job_id)
+                                message = "This row could not be imported."
+                        if outcome == "created":
+                            job.created_count += 1
+                        elif outcome == "skipped":
+                            job.skipped_count += 1
+                        else:
+                            job.failed_count += 1
+                            if len(job.errors) < MAX_STORED_ERRORS:
+                                job.errors = [*job.errors, {"row": plan.number, "message": message or "Invalid row."}]
+                        job.position = index + 1
+                        job.heartbeat_at = timezone.now()
+                        job.save(update_fields=["created_count", "skipped_count", "failed_count", "errors", "position", "heartbeat_at"])
+                    if throttle:
+                        import time
 
-                    time.sleep(throttle)
-            position += len(chunk)
+                        time.sleep(throttle)
+                position += len(chunk)
         with transaction.atomic():
             job = ImportJob.objects.select_for_update().get(id=job_id)
             if job.status == ImportJob.Status.RUNNING and job.worker == worker:
@@ -438,10 +440,54 @@ def import_job_run(*, job_id, worker: str | None = None, throttle: float | None 
                 job.finished_at = timezone.now()
                 job.message = f"Imported {job.created_count}, skipped {job.skipped_count} already present, {job.failed_count} failed."
                 job.save()
-                activity_record(actor=actor, action="memory.import", details={
-                    "created": job.created_count, "skipped": job.skipped_count, "failed": job.failed_count, "format": job.format,
+                activity_record(actor=actor, action="memory.import", memory_ids=job.memories.values_list("id", flat=True)[:1000], details={
+                    "job": str(job.id), "created": job.created_count, "skipped": job.skipped_count, "failed": job.failed_count, "format": job.format,
                 })
     return job
+
+
+def import_job_undo(*, actor, job_id) -> int:
+    """Undo an import: every memory it created that is still out of the trash goes to the
+    trash, in ONE statement and transaction together with the job's ``undone_at`` (all or
+    nothing, also under ``kill -9``). A running import is cancelled first. Each memory is
+    restorable from the trash (``import_job_redo`` brings them all back). Returns how many
+    were trashed; logs one activity entry."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(owner=actor, id=clean_uuid(job_id, field="job_id")).first()
+        if job is None:
+            raise NotFound("Import not found.")
+        if job.status in (ImportJob.Status.PREVIEW, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+            job.status = ImportJob.Status.CANCELLED
+            job.payload_encrypted = ""
+            job.finished_at = timezone.now()
+            job.message = f"Cancelled after {job.position} of {job.total} rows."
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE memories_memory SET trashed_at = %s WHERE import_job_id = %s AND owner_id = %s AND trashed_at IS NULL RETURNING id",
+                [now, job.id, actor.pk],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        job.undone_at = now
+        job.undone_count = len(ids)
+        job.save()
+        activity_record(actor=actor, action="memory.import_undo", memory_ids=ids[:1000], details={"job": str(job.id), "count": len(ids)})
+    return len(ids)
+
+
+def import_job_redo(*, actor, job_id) -> int:
+    """Take back an undo: the import's memories that are still in the trash come back (one
+    statement). Returns how many."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(owner=actor, id=clean_uuid(job_id, field="job_id")).first()
+        if job is None:
+            raise NotFound("Import not found.")
+        restored = Memory.objects.filter(import_job=job, owner=actor, trashed_at__isnull=False).update(trashed_at=None)
+        job.undone_at = None
+        job.undone_count = 0
+        job.save(update_fields=["undone_at", "undone_count"])
+        activity_record(actor=actor, action="memory.import_redo", details={"job": str(job.id), "count": restored})
+    return restored
 
 
 def _run_in_thread(job_id) -> None:
