@@ -370,9 +370,14 @@ def _import_one(*, actor, plan: RowPlan, embedding, job: ImportJob | None = None
     fields = dict(plan.fields)
     memory_id = fields.get("memory_id")
     if memory_id is not None:
-        existing = Memory.objects.filter(id=memory_id).values_list("owner_id", flat=True).first()
-        if existing == actor.pk:
-            return "skipped"
+        existing = Memory.objects.filter(id=memory_id).values_list("owner_id", "trashed_at").first()
+        if existing is not None and existing[0] == actor.pk:
+            if existing[1] is None:
+                return "skipped"
+            # Importing a memory that is in the owner's trash brings it back (as it was).
+            Memory.objects.filter(id=memory_id).update(trashed_at=None, import_job=job)
+            return "created"
+        existing = existing[0] if existing is not None else None
         if existing is not None:
             fields["memory_id"] = None  # someone else's id: keep the memory, give it a new id
     memory = services.memory_create(actor=actor, embedding=embedding, import_job=job, **fields)
