@@ -380,7 +380,7 @@ def _import_one(*, actor, plan: RowPlan, embedding, job: ImportJob | None = None
         existing = existing[0] if existing is not None else None
         if existing is not None:
             fields["memory_id"] = None  # someone else's id: keep the memory, give it a new id
-    memory = services.memory_create(actor=actor, embedding=embedding, import_job=job, **fields)
+    memory = services.memory_create(actor=actor, embedding=embedding, import_job=job, report_near_duplicates=False, **fields)
     return "skipped" if memory.is_duplicate else "created"
 
 

@@ -211,6 +211,7 @@ def memory_create(
     created_at: datetime | None = None,
     updated_at: datetime | None = None,
     import_job=None,
+    report_near_duplicates: bool = True,
 ) -> Memory:
     """Create a memory. ``memory_id``/``created_at``/``updated_at`` restore those values
     (imports of exported memories); callers check that ``memory_id`` is free.
@@ -218,7 +219,9 @@ def memory_create(
     Duplicates: if the actor already has an active memory with the same normalised text
     (``keywords.normalise_text``), nothing is created and that memory is returned with
     ``is_duplicate = True``. Otherwise the new memory carries ``possible_duplicates``
-    (``memory_near_duplicates``: similar, not equal, memories of the actor)."""
+    (``memory_near_duplicates``: similar, not equal, memories of the actor), unless
+    ``report_near_duplicates`` is false (imports: nobody reads it, and it costs a scan of the
+    owner's vectors per row)."""
     text = clean_text(text)
     permission = clean_permission(permission or getattr(actor, "default_permission", None) or Permission.PRIVATE)
     expires_at = clean_expires_at(expires_at)
@@ -255,7 +258,7 @@ def memory_create(
         _record_version(memory, actor=actor, change="create")
         activity_record(actor=actor, action="memory.create", memory_ids=[memory.id], details={"permission": permission})
     memory.is_duplicate = False
-    memory.possible_duplicates = selectors.memory_near_duplicates(memory=memory)
+    memory.possible_duplicates = selectors.memory_near_duplicates(memory=memory) if report_near_duplicates else []
     return memory
 
 

@@ -296,8 +296,6 @@ def memory_edit_view(request, memory_id):
                     changes["metadata"] = data["metadata"]
                 shares_changed = "share_users" in form.changed_data or "share_groups" in form.changed_data
                 permission_changed = data["permission"] != memory.permission or (data["permission"] == Permission.SHARED and shares_changed)
-                if version != memory.version and (changes or permission_changed):
-                    services._check_version(memory, version)  # noqa: SLF001 - the same Conflict every door gets
                 if changes:
                     updated = services.memory_update(actor=request.user, memory_id=memory.id, expected_version=version, **changes)
                     version = updated.version

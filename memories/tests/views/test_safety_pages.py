@@ -82,6 +82,8 @@ def test_import_can_be_undone_and_redone_from_its_page_in_one_step(client, alice
     assert Memory.objects.filter(import_job=job).count() == 30
     assert Activity.objects.filter(actor=alice, action="memory.create").count() == 1  # only the hand-typed one
     assert Activity.objects.filter(actor=alice, action="memory.import").count() == 1
+    feed = client.get("/activity").content.decode()
+    assert feed.count("Imported") == 1 and "30 memories" in feed and feed.count("Created") == 1
     assert "Undo this import" in client.get(f"/memories/import/{job.id}").content.decode()
     done = client.post(f"/memories/import/{job.id}/undo", follow=True).content.decode()
     assert "Import undone: 30 memories moved to the trash" in done and "Restore the 30 undone memories" in done
