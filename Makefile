@@ -35,7 +35,7 @@ migrate: install
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Picard is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the embedded database)"
-	$(BIN)/python -m uvicorn picard.asgi:application --host $(HOST) --port $(PORT) --no-server-header
+	PICARD_BIND_HOST=$(HOST) $(BIN)/python -m uvicorn picard.asgi:application --host $(HOST) --port $(PORT) --no-server-header
 
 # The browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
 CHROMIUM ?= /usr/bin/chromium

@@ -12,7 +12,7 @@ _counter = itertools.count()
 @pytest.fixture(autouse=True)
 def _fresh_search_caches():
     """Each test starts without the per-process search caches of the tests before it."""
-    from memories.selectors import search_caches_clear
+    from memories.search import search_caches_clear
 
     search_caches_clear()
     yield

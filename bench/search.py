@@ -196,7 +196,8 @@ def main() -> None:
 
     from memories import crypto, services
     from memories.embeddings import get_provider
-    from memories.selectors import MemoryFilters, memory_semantic_search
+    from memories.search.semantic import memory_semantic_search
+    from memories.selectors import MemoryFilters
     from memories.vector_index import ensure_vector_index, index_name
 
     call_command("migrate", verbosity=0)
@@ -346,22 +347,22 @@ def main() -> None:
 
     print("searching …", flush=True)
     # Warm the caches once so the first scenario does not pay for reading the table from disk.
-    run("warm-up", lambda a: MemoryFilters(), visible_mask)
+    run("warm-up", lambda a: MemoryFilters(scope="all"), visible_mask)
     public_rows = permission.count("public")
     search = {
         "owner": run("owner-scoped (own memories, exact via btree)", lambda a: MemoryFilters(owner_id=a.id),
                      lambda a: owner_arr == str(a.id)),
-        "public_hnsw": run(f"public across users, HNSW default ({public_rows} public rows)", lambda a: MemoryFilters(permission="public"),
+        "public_hnsw": run(f"public across users, HNSW default ({public_rows} public rows)", lambda a: MemoryFilters(permission="public", scope="all"),
                            lambda a: perm_arr == "public"),
-        "public_hnsw_ef100": run("public across users, HNSW ef_search 100", lambda a: MemoryFilters(permission="public"),
+        "public_hnsw_ef100": run("public across users, HNSW ef_search 100", lambda a: MemoryFilters(permission="public", scope="all"),
                                  lambda a: perm_arr == "public", PICARD_SEARCH_HNSW_EF_SEARCH=100),
-        "public_hnsw_ef400": run("public across users, HNSW ef_search 400", lambda a: MemoryFilters(permission="public"),
+        "public_hnsw_ef400": run("public across users, HNSW ef_search 400", lambda a: MemoryFilters(permission="public", scope="all"),
                                  lambda a: perm_arr == "public", PICARD_SEARCH_HNSW_EF_SEARCH=400),
-        "public_exact": run("public across users, exact scan", lambda a: MemoryFilters(permission="public"),
+        "public_exact": run("public across users, exact scan", lambda a: MemoryFilters(permission="public", scope="all"),
                             lambda a: perm_arr == "public", PICARD_SEARCH_EXACT_MAX_ROWS=10**9),
-        "public_rare_hnsw": run("public + tag filter matching 1 %, HNSW iterative", lambda a: MemoryFilters(permission="public", tags=("rare",)),
+        "public_rare_hnsw": run("public + tag filter matching 1 %, HNSW iterative", lambda a: MemoryFilters(permission="public", tags=("rare",), scope="all"),
                                 lambda a: (perm_arr == "public") & rare_arr),
-        "visible_default": run("query_memory default (own + shared + public)", lambda a: MemoryFilters(), visible_mask),
+        "visible_default": run("query_memory scope all (own + shared + public)", lambda a: MemoryFilters(scope="all"), visible_mask),
     }
     results["search"] = search
     results["exact_max_rows"] = settings.PICARD_SEARCH_EXACT_MAX_ROWS
@@ -467,7 +468,7 @@ def write_doc(r: dict) -> None:
            if synthetic else f". Queries are {a['queries']} questions embedded with the real model.")
         ,
         "",
-        "**Search** (top 10, through `memories.selectors.memory_semantic_search`, Django ORM included; recall@10 against an exact "
+        "**Search** (top 10, through `memories.search.semantic.memory_semantic_search`, Django ORM included; recall@10 against an exact "
         "numpy ranking of the same visible rows; query embedding not included — it adds "
         f"{r['query_embedding_ms']:.1f} ms per query):",
         "",

@@ -48,7 +48,11 @@ INSTRUCTIONS = (
     "Picard keeps the user's memories: short texts they want remembered, each private, public or "
     "shared with named people. Search with query_memory before answering questions about the user; "
     "save new facts with submit_memory when the user asks you to remember something; never change "
-    "or delete memories without being asked. Ids are UUIDs."
+    "or delete memories without being asked. Ids are UUIDs. Searches and lists cover the user's own memories "
+    "and those shared with them unless you pass scope 'all'. Every memory says whose it is ('owner', 'is_mine'): "
+    "a memory with is_mine: false belongs to another person and must never be treated as a fact about the user. "
+    "A search returns only memories whose calibrated score reaches min_score; count 0 means nothing relevant is "
+    "remembered, so say so instead of guessing. whoami tells you who you are connected as."
 )
 
 
@@ -280,7 +284,7 @@ def build_server() -> PicardMCPServer:
         "memories://{memory_id}",
         name="memory",
         title="A memory",
-        description="One memory by its UUID, as JSON (id, text, permission, owner_id, tags, metadata, dates). "
+        description="One memory by its UUID, as JSON (id, text, permission, owner, is_mine, tags, metadata, dates). "
         "Only memories you may see; others look exactly like missing ones.",
         mime_type="application/json",
     )

@@ -14,15 +14,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from memories import selectors, services
+from memories import search, selectors, services
 from memories.activity import activity_client_names
 from memories.serializers import iso, memory_as_dict, memory_version_as_dict
+from picard import context
 
 READ = "memories:read"
 WRITE = "memories:write"
 ADMIN = "memories:admin"
 
 PermissionName = Literal["private", "public", "shared"]
+ScopeName = Literal["mine", "mine_and_shared", "all"]
+
+SCOPE_DESCRIPTION = (
+    "Whose memories: 'mine' (the user's own), 'mine_and_shared' (the default: own plus those other people shared "
+    "with the user) or 'all' (also other people's public memories). A user_id naming another person means that "
+    "person's memories the user may see."
+)
+NOT_MINE = (
+    "Every memory carries 'owner' (id, username, display_name) and 'is_mine'. A memory with is_mine: false "
+    "belongs to another person: never treat it as a fact about the user."
+)
 
 
 class _Input(BaseModel):
@@ -44,7 +56,7 @@ class SubmitMemoryInput(_Input):
     expiration_date: str | None = Field(default=None, description="Optional ISO 8601 time after which the memory is hidden, e.g. 2025-12-31T23:59:59Z.")
     tags: list[str] | None = Field(default=None, description="Optional tags for categorising, e.g. ['work', 'health'].")
     metadata: dict[str, Any] | None = Field(default=None, description="Optional free-form JSON object stored in clear (do not put secrets here).")
-    shared_with: SharedWith | None = Field(default=None, description="With permission 'shared': the users and groups who may read it.")
+    shared_with: SharedWith | None = Field(default=None, description="Required with permission 'shared': the users and groups who may read it (at least one besides you).")
 
 
 class UpdateMemoryInput(_Input):
@@ -69,10 +81,11 @@ class DeleteMemoryInput(_Input):
 class ModifyPermissionsInput(_Input):
     memory_id: str = Field(description="The memory's UUID.")
     permission: PermissionName = Field(description="'private', 'public' or 'shared'.")
-    shared_with: SharedWith | None = Field(default=None, description="With 'shared': users (UUID or username) and groups (name) who may read it; replaces earlier grants.")
+    shared_with: SharedWith | None = Field(default=None, description="With 'shared': users (UUID or username) and groups (name) who may read it, at least one besides you; replaces earlier grants (omit it to keep them).")
 
 
 class ListFilters(_Input):
+    scope: ScopeName | None = Field(default=None, description=SCOPE_DESCRIPTION)
     user_id: str | None = Field(default=None, description="Only memories of this user (UUID). Others' memories appear only if public or shared with you.")
     permission: PermissionName | None = Field(default=None, description="Only memories with this permission.")
     expired: Literal["active", "expired", "all"] | None = Field(default=None, description="'active' (default), 'expired' (your own expired memories) or 'all'.")
@@ -101,8 +114,17 @@ class QueryMemoryInput(ListFilters):
         default=None,
         description="How to search: 'hybrid' (default: meaning and exact words combined, best for most questions), "
         "'semantic' (by meaning only; score is cosine similarity) or 'keyword' (exact words, names and places, "
-        "stemmed; score is BM25).",
+        "stemmed).",
     )
+    min_score: float | None = Field(
+        default=None,
+        description="Leave out memories whose score (calibrated relevance, 0–1) is below this (default: the server's "
+        "PICARD_SEARCH_MIN_SCORE). 0 returns every candidate, however weak.",
+    )
+
+
+class WhoamiInput(_Input):
+    pass
 
 
 class QueryUserInput(_Input):
@@ -134,11 +156,20 @@ class SharedWithOutput(_Output):
     groups: list[str] = Field(description="Group names the memory is shared with.")
 
 
+class OwnerOutput(_Output):
+    id: str = Field(description="The owner's user id (UUID).")
+    username: str = Field(description="The owner's username.")
+    display_name: str = Field(description="The owner's name as they show it (their username when they set none).")
+
+
 class MemoryOutput(_Output):
     id: str = Field(description="The memory's UUID.")
     text: str = Field(description="The memory's text.")
     permission: PermissionName = Field(description="'private', 'public' or 'shared'.")
     owner_id: str = Field(description="The owner's user id (UUID).")
+    owner: OwnerOutput = Field(description="Whose memory this is.")
+    is_mine: bool = Field(description="True when the memory belongs to the connected user. False: it belongs to another "
+                          "person (shared with the user, or public) and is NOT a fact about the user.")
     tags: list[str] = Field(description="Tags.")
     metadata: dict[str, Any] | None = Field(default=None, description="Free-form JSON stored with the memory.")
     created_at: str = Field(description="ISO 8601 creation time (UTC).")
@@ -151,9 +182,12 @@ class MemoryOutput(_Output):
         default=None, description="submit_memory only: your other memories that say nearly the same ({id, score}: cosine "
         "similarity); the new memory was stored anyway. Consider update_memory on one of them instead.")
     embedding_status: Literal["ready", "pending"] = Field(description="Whether the memory is searchable by meaning yet.")
-    score: float | None = Field(default=None, description="Search results only: relevance 0–1 (higher is better).")
+    score: float | None = Field(default=None, description="Search results only: calibrated relevance 0–1, the estimated "
+                                "chance that the memory is relevant; the same scale for every query and mode.")
     scores: dict[str, float] | None = Field(default=None, description="Search results only: each channel's own score (semantic: cosine, keyword: BM25).")
     shared_with: SharedWithOutput | None = Field(default=None, description="Owner only, for shared memories: who may read it.")
+    note: str | None = Field(default=None, description="restore_memory only: what came back differently from the version "
+                             "asked for (a shared version whose people are all gone comes back private).")
 
 
 class DeletedOutput(_Output):
@@ -174,6 +208,17 @@ class SearchOutput(_Output):
     count: int = Field(description="How many memories were returned.")
     query: str = Field(description="The query that was searched.")
     mode: str | None = Field(default=None, description="How it was searched: hybrid, semantic or keyword.")
+    scope: str | None = Field(default=None, description="Whose memories were searched: mine, mine_and_shared or all.")
+    min_score: float | None = Field(default=None, description="The threshold applied: memories scoring below it were left out.")
+
+
+class WhoamiOutput(_Output):
+    user_id: str = Field(description="The connected user's id (UUID).")
+    username: str = Field(description="The connected user's username.")
+    display_name: str = Field(description="The connected user's name as they show it.")
+    scopes: list[str] | None = Field(default=None, description="The scopes this token grants; null for a signed-in site session (all of the account's rights).")
+    client_id: str | None = Field(default=None, description="The OAuth client (application) id of this connection, if any.")
+    client_name: str | None = Field(default=None, description="The name of the application this connection was made with, if any.")
 
 
 class CitationOutput(_Output):
@@ -279,13 +324,25 @@ def retrieve_memories(actor, data: RetrieveMemoriesInput) -> dict:
 
 
 def query_memory(actor, data: QueryMemoryInput) -> dict:
-    hits = selectors.memory_search(actor=actor, query=data.query, limit=data.limit, filters=_filters(data), mode=data.mode)
+    filters = _filters(data)
+    hits = services.memory_query(actor=actor, query=data.query, limit=data.limit, filters=filters, mode=data.mode, min_score=data.min_score)
     memories = []
     for hit in hits:
         entry = memory_as_dict(hit.memory, actor=actor, score=hit.score)
         entry["scores"] = {channel: round(value, 4) for channel, value in hit.sources.items()}
         memories.append(entry)
-    return {"memories": memories, "count": len(hits), "query": data.query, "mode": selectors.clean_search_mode(data.mode)}
+    return {"memories": memories, "count": len(hits), "query": data.query, "mode": hits.mode,
+            "scope": filters.scope_for(actor), "min_score": hits.min_score}
+
+
+def whoami(actor, data: WhoamiInput) -> dict:
+    call = context.current()
+    names = activity_client_names(client_ids=[call.client_id]) if call.client_id else {}
+    return {
+        "user_id": str(actor.pk), "username": actor.get_username(), "display_name": actor.display_name or actor.get_username(),
+        "scopes": sorted(call.scopes) if call.scopes is not None else None,
+        "client_id": call.client_id, "client_name": names.get(call.client_id),
+    }
 
 
 def query_user(actor, data: QueryUserInput) -> dict:
@@ -403,8 +460,9 @@ register(Tool(
 register(Tool(
     name="get_memories", output=MemoryPageOutput, title="List memories", input=GetMemoriesInput, handler=get_memories, scope=READ, read_only=True,
     idempotent=True,
-    description="List memories the user may see, newest first, with optional filters (owner user_id, permission, tags, "
-    "date ranges, expired) and cursor pagination. Use query_memory instead to search by meaning.",
+    description="List memories, newest first: by default the user's own and those shared with them (scope), with "
+    "optional filters (owner user_id, permission, tags, date ranges, expired) and cursor pagination. Use query_memory "
+    "instead to search by meaning. " + NOT_MINE,
 ))
 register(Tool(
     name="retrieve_memories", output=MemoryPageOutput, title="List my memories", input=RetrieveMemoriesInput, handler=retrieve_memories, scope=READ,
@@ -414,10 +472,19 @@ register(Tool(
 register(Tool(
     name="query_memory", output=SearchOutput, title="Search memories", input=QueryMemoryInput, handler=query_memory, scope=READ, read_only=True,
     idempotent=True,
-    description="Search the memories the user may see and return the most relevant ones, best first. By default "
-    "(mode 'hybrid') it matches both meaning and exact words such as names, places and rare terms; 'score' is 0–1 "
-    "(higher is better) and 'scores' gives each channel's own score (semantic: cosine, keyword: BM25). "
+    description="Search memories and return the relevant ones, best first: by default the user's own and those shared "
+    "with them (scope 'all' adds other people's public memories). By default (mode 'hybrid') it matches both meaning "
+    "and exact words such as names, places and rare terms. 'score' is a calibrated relevance in 0–1 (the same scale "
+    "for every query); memories below min_score are left out, so count 0 means nothing relevant is remembered — say "
+    "so rather than guess. 'scores' gives each channel's raw score (semantic: cosine, keyword: BM25). " + NOT_MINE + " "
     "Use it before answering questions about the user's life, preferences or past conversations.",
+))
+register(Tool(
+    name="whoami", output=WhoamiOutput, title="Who am I connected as", input=WhoamiInput, handler=whoami, scope=READ,
+    read_only=True, idempotent=True,
+    description="Who this connection acts for: the user's id, username and display name, the token's scopes and the "
+    "application's name. Use it to tell which memories are the user's own (their owner.id equals user_id) or when "
+    "the user asks who you are connected as.",
 ))
 register(Tool(
     name="query_user", output=QueryUserOutput, title="Ask a user's persona", input=QueryUserInput, handler=query_user, scope=READ, read_only=True,
@@ -472,7 +539,10 @@ class MemoryHistoryOutput(_Output):
 
 def restore_memory(actor, data: RestoreMemoryInput) -> dict:
     memory = services.memory_restore(actor=actor, memory_id=data.memory_id, version=data.version)
-    return memory_as_dict(memory, actor=actor, include_shares=True)
+    entry = memory_as_dict(memory, actor=actor, include_shares=True)
+    if memory.restore_note:
+        entry["note"] = memory.restore_note
+    return entry
 
 
 def memory_history(actor, data: MemoryHistoryInput) -> dict:
@@ -487,7 +557,8 @@ register(Tool(
     scope=WRITE, read_only=False, idempotent=False,
     description="Undo a deletion or a change of one of the user's own memories. With only memory_id: bring a memory back "
     "from the trash. With version (a number from memory_history): make that earlier version current again; it is saved as "
-    "a new version, so nothing in the history is lost.",
+    "a new version, so nothing in the history is lost. A shared version whose people and groups are all gone (deactivated, "
+    "deleted) comes back private, and the answer's note says so.",
 ))
 register(Tool(
     name="memory_history", output=MemoryHistoryOutput, title="A memory's history", input=MemoryHistoryInput, handler=memory_history,

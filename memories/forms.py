@@ -9,11 +9,13 @@ from datetime import datetime, time, timezone as dt_timezone
 
 from django import forms
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from memories import validation
 from memories.models import Permission
 from memories.selectors import EXPIRED_CHOICES
 from picard.exceptions import DomainError
+from picard.timezones import browser_zone
 
 SORT_CHOICES = [
     ("", "Best first"),
@@ -22,7 +24,10 @@ SORT_CHOICES = [
     ("updated", "Recently updated"),
     ("relevance", "Relevance (with a search)"),
 ]
-WHOSE_CHOICES = [("mine", "Mine"), ("all", "Everything I can see")]
+WHOSE_CHOICES = [("mine", "Mine"), ("shared", "Shared with me"), ("all", "Everything I can see")]
+# The list page's heading for each view, and the scope of the memories it shows.
+WHOSE_HEADINGS = {"mine": "Your memories", "shared": "Shared with me", "all": "Everything you can see"}
+WHOSE_SCOPES = {"mine": "mine", "shared": "shared_with_me", "all": "all"}
 
 
 def _domain(callable_, *args, **kwargs):
@@ -56,7 +61,7 @@ class MemoryForm(forms.Form):
     )
     share_groups = forms.MultipleChoiceField(label="Share with groups", required=False, widget=forms.CheckboxSelectMultiple, choices=())
     expires_at = forms.DateTimeField(
-        label="Expires (UTC)", required=False, help_text="Optional. After this moment only you can still see it (under “expired”).",
+        label="Expires", required=False, help_text="Optional. After this moment only you can still see it (under “expired”).",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
@@ -64,10 +69,17 @@ class MemoryForm(forms.Form):
         label="Metadata (JSON)", required=False, widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"source": "notebook"}', "class": "mono"}),
         help_text="Optional JSON object, stored in clear (not encrypted): no secrets here.",
     )
+    # The zone the form's date-times were shown in (picard.timezones): the expiry is read in
+    # it even if the browser's zone cookie changed since the page was rendered.
+    time_zone = forms.CharField(required=False, widget=forms.HiddenInput)  # checked by browser_zone
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         from django.urls import reverse
+
+        zone = timezone.get_current_timezone_name()
+        self.fields["time_zone"].initial = zone
+        self.fields["expires_at"].label = f"Expires ({zone} time)"
 
         self.fields["share_users"].widget.attrs["data-user-lookup"] = reverse("memories:user_lookup")
         self.fields["share_groups"].choices = [(g.name, g.name) for g in Group.objects.order_by("name")]
@@ -84,11 +96,14 @@ class MemoryForm(forms.Form):
         return split_list(self.cleaned_data.get("share_users", ""))
 
     def clean_expires_at(self):
-        value = self.cleaned_data.get("expires_at")
+        value = self.cleaned_data.get("expires_at")  # aware: read in the request's zone by Django
         if value is None:
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt_timezone.utc)
+        shown_in = browser_zone(self.data.get("time_zone"))
+        if shown_in is not None:  # the wall time the person typed, in the zone the form showed
+            value = timezone.make_naive(value).replace(tzinfo=shown_in)
         return _domain(validation.clean_expires_at, value)
 
     def clean_metadata(self):
@@ -149,7 +164,8 @@ class MemoryFilterForm(forms.Form):
         data = self.cleaned_data
         start, end = data.get("created_from"), data.get("created_to")
         return MemoryFilters(
-            owner_id=actor.pk if (data.get("whose") or "mine") == "mine" else None,
+            scope=WHOSE_SCOPES[data.get("whose") or "mine"],
+            words=tuple(w.casefold() for w in (data.get("kw") or "").split()),
             permission=data.get("permission") or None,
             tags=data.get("tags") or (),
             created_after=datetime.combine(start, time.min, tzinfo=dt_timezone.utc) if start else None,
@@ -163,7 +179,7 @@ class MemoryFilterForm(forms.Form):
             return 0
         keys = ("kw", "mode", "permission", "tags", "created_from", "created_to")
         count = sum(1 for k in keys if self.cleaned_data.get(k))
-        count += 1 if self.cleaned_data.get("whose") == "all" else 0
+        count += 1 if self.cleaned_data.get("whose") in ("shared", "all") else 0
         count += 1 if self.cleaned_data.get("expired") not in (None, "", "active") else 0
         return count
 

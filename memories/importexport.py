@@ -258,7 +258,7 @@ def plan_row(*, actor, row: ParsedRow) -> RowPlan:
     data = row.data or {}
     try:
         text = clean_text(data.get("text"))
-        permission = clean_permission(data.get("permission") or getattr(actor, "default_permission", None) or Permission.PRIVATE)
+        permission = clean_permission(data.get("permission") or services.memory_default_permission(actor=actor, shared_with=data.get("shared_with")))
         expires = data.get("expiration_date", data.get("expires_at"))
         fields = {
             "text": text,
@@ -271,9 +271,9 @@ def plan_row(*, actor, row: ParsedRow) -> RowPlan:
             "memory_id": clean_uuid(data["id"], field="id") if data.get("id") else None,
             "shared_with": None,
         }
-        shared = data.get("shared_with")
-        if shared and permission == Permission.SHARED:
-            services._resolve_share_targets(actor=actor, shared_with=shared)  # noqa: SLF001 - same rules as the service
+        if permission == Permission.SHARED:  # the service's rules: with somebody, who exists
+            shared = data.get("shared_with") or {}
+            services.share_targets_clean(actor=actor, permission=permission, shared_with=shared)
             fields["shared_with"] = shared
     except DomainError as exc:
         return RowPlan(row.number, None, _row_message(exc))
@@ -305,11 +305,40 @@ def import_job_get(*, actor, job_id) -> ImportJob:
     return job
 
 
-def import_job_preview(*, job: ImportJob, limit: int = 20) -> list[RowPlan]:
+@dataclass
+class ImportPreview:
+    """What confirming a job will do: the first rows checked, and counts over every row —
+    ``to_import`` is what the confirm button promises, so it leaves out rows that will fail
+    (``invalid``) and rows whose id is already one of the actor's memories (``already_present``,
+    skipped by ``_import_one``)."""
+
+    rows: list[RowPlan]
+    total: int
+    invalid: int
+    already_present: int
+
+    @property
+    def to_import(self) -> int:
+        return self.total - self.invalid - self.already_present
+
+
+def import_job_preview(*, job: ImportJob, limit: int = 20) -> ImportPreview:
     if not job.payload_encrypted:
-        return []
+        return ImportPreview(rows=[], total=0, invalid=0, already_present=0)
     rows = parse_payload(crypto.decrypt(job.payload_encrypted), job.format)
-    return [plan_row(actor=job.owner, row=r) for r in rows[:limit]]
+    plans = [plan_row(actor=job.owner, row=r) for r in rows]
+    ids = {p.fields["memory_id"] for p in plans if p.fields and p.fields.get("memory_id")}
+    owners = dict(Memory.objects.filter(id__in=ids).values_list("id", "owner_id")) if ids else {}
+    present = {i for i, owner_id in owners.items() if owner_id == job.owner_id}
+    already_present = 0
+    for plan in plans:
+        memory_id = plan.fields.get("memory_id") if plan.fields else None
+        if memory_id is not None and owners.get(memory_id, job.owner_id) == job.owner_id:  # someone else's id gets a new one
+            already_present += memory_id in present
+            present.add(memory_id)  # a second row with the same id is skipped too
+    return ImportPreview(
+        rows=plans[:limit], total=len(plans), invalid=sum(1 for p in plans if p.fields is None), already_present=already_present,
+    )
 
 
 def import_job_start(*, actor, job_id) -> ImportJob:

@@ -126,6 +126,8 @@ class Memory(models.Model):
     objects = MemoryQuerySet.as_manager()
 
     class Meta:
+        verbose_name = "memory"
+        verbose_name_plural = "memories"
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="memory_owner_created"),
             models.Index(fields=["owner", "-updated_at"], name="memory_owner_updated"),
@@ -193,6 +195,8 @@ class MemoryVersion(models.Model):
 
     class Meta:
         ordering = ["-version"]
+        verbose_name = "memory version"
+        verbose_name_plural = "memory versions"
         constraints = [models.UniqueConstraint(fields=["memory", "version"], name="memoryversion_unique")]
 
     def __str__(self) -> str:
@@ -223,6 +227,10 @@ class EmbeddingState(models.Model):
     switched_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = "embedding state"
+        verbose_name_plural = "embedding states"
+
     def __str__(self) -> str:
         return f"embeddings: {self.active_model}" + (f" -> {self.target_model}" if self.target_model else "")
 
@@ -235,6 +243,8 @@ class MemoryShare(models.Model):
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE)
 
     class Meta:
+        verbose_name = "memory share"
+        verbose_name_plural = "memory shares"
         constraints = [
             models.CheckConstraint(
                 condition=(Q(user__isnull=False) & Q(group__isnull=True)) | (Q(user__isnull=True) & Q(group__isnull=False)),
@@ -264,6 +274,8 @@ class Activity(models.Model):
     request_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
+        verbose_name = "activity"
+        verbose_name_plural = "activities"
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["actor", "-created_at"], name="activity_actor_created"),
@@ -287,6 +299,8 @@ class KeywordDocument(models.Model):
     text_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
+        verbose_name = "keyword document"
+        verbose_name_plural = "keyword documents"
         indexes = [
             models.Index(fields=["owner", "key_id"], name="keyworddoc_owner_key"),
             models.Index(fields=["owner", "text_digest"], name="keyworddoc_owner_digest"),
@@ -314,6 +328,8 @@ class KeywordPosting(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "keyword posting"
+        verbose_name_plural = "keyword postings"
         indexes = [
             models.Index(fields=["owner", "term_hash"], name="keywordposting_owner_term"),
             # Covering: search reads the postings of its terms from the index alone.
@@ -368,6 +384,8 @@ class ImportJob(models.Model):
     undone_count = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = "import job"
+        verbose_name_plural = "import jobs"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["owner", "-created_at"], name="importjob_owner_created"),
                    models.Index(fields=["status"], name="importjob_status")]

@@ -7,27 +7,20 @@ not exist.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
 import json
-import re
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
-from memories.embeddings import get_provider  # noqa: F401  (kept for callers patching it)
-from memories.reembed import search_provider, search_state_forget
-from memories.models import Memory, MemoryVersion
+from memories import keywords
+from memories.models import KeywordPosting, Memory, MemoryShare, MemoryVersion
 from memories.validation import clean_permission, clean_tags, clean_uuid, parse_iso_datetime
-from picard import rowload
-from picard.ttlcache import TimedCache
 from picard.exceptions import NotFound, ValidationError
 
 SORTS = {
@@ -36,6 +29,20 @@ SORTS = {
     "updated": ("updated_at", True),
 }
 EXPIRED_CHOICES = ("active", "expired", "all")
+
+# Whose memories a read covers: which parts of the visibility rule it may draw on.
+# ``mine_and_shared`` is the default: others' public memories only when asked for (``all``)
+# or when a ``user_id`` filter names another user, so an assistant never mistakes another
+# person's public memory for a fact about its user. ``shared_with_me`` is the site's
+# "Shared with me" view (not a tool value).
+SCOPES = ("mine", "mine_and_shared", "all")
+SCOPE_PARTS = {
+    "mine": ("own",),
+    "mine_and_shared": ("own", "shared"),
+    "all": ("own", "shared", "public"),
+    "shared_with_me": ("shared",),
+}
+DEFAULT_SCOPE = "mine_and_shared"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,17 @@ class MemoryFilters:
     updated_after: datetime | None = None
     updated_before: datetime | None = None
     expired: str = "active"  # active | expired (own only) | all (own expired + everything visible)
+    scope: str | None = None  # SCOPE_PARTS key; None: DEFAULT_SCOPE, or "all" when owner_id names another user
+    words: tuple[str, ...] = ()  # the site's "contains the words": each word in the text/metadata (keyword index) or a tag
+
+    def scope_for(self, actor) -> str:
+        """The scope this read really has: the one asked for, else ``all`` for a ``user_id``
+        naming someone else (their memories the actor may see), else ``mine_and_shared``."""
+        if self.scope:
+            return self.scope
+        if self.owner_id and self.owner_id != actor.pk:
+            return "all"
+        return DEFAULT_SCOPE
 
     @classmethod
     def from_input(cls, data: dict) -> "MemoryFilters":
@@ -56,7 +74,11 @@ class MemoryFilters:
         expired = data.get("expired", data.get("expiration_status")) or "active"
         if expired not in EXPIRED_CHOICES:
             raise ValidationError.for_field("expired", f"must be one of {', '.join(EXPIRED_CHOICES)}.")
+        scope = data.get("scope") or None
+        if scope is not None and scope not in SCOPES:
+            raise ValidationError.for_field("scope", f"must be one of {', '.join(SCOPES)}.")
         return cls(
+            scope=scope,
             owner_id=clean_uuid(owner, field="user_id") if owner else None,
             permission=clean_permission(data["permission"]) if data.get("permission") else None,
             tags=tuple(clean_tags(data.get("tags"))),
@@ -75,14 +97,22 @@ class Page:
     limit: int
 
 
-@dataclass
-class SearchHit:
-    memory: Memory
-    score: float
-    sources: dict = field(default_factory=dict)
+def _containing_word(word: str) -> Q:
+    """Memories whose text or metadata holds ``word`` (stemmed, as keyword search matches it:
+    answered by the keyword index, no memory decrypted), or that carry it as a tag."""
+    condition = Q(tags__contains=[word])
+    terms = list(keywords.hashed_terms(word)[0])
+    if terms:
+        indexed = Q()
+        for term in terms:
+            indexed &= Q(id__in=KeywordPosting.objects.filter(term_hash=term).values("memory_id"))
+        condition |= indexed
+    return condition
 
 
 def _apply_filters(qs: QuerySet, filters: MemoryFilters) -> QuerySet:
+    for word in filters.words:
+        qs = qs.filter(_containing_word(word))
     if filters.owner_id:
         qs = qs.filter(owner_id=filters.owner_id)
     if filters.permission:
@@ -103,7 +133,7 @@ def _apply_filters(qs: QuerySet, filters: MemoryFilters) -> QuerySet:
 def visible_parts(*, actor, filters: MemoryFilters) -> dict[str, QuerySet]:
     """The visible memories matching ``filters``, split into the three parts of the
     visibility rule (own / shared-with-me / others' public). Parts that cannot match the
-    filters are left out."""
+    filters, or lie outside their scope, are left out."""
     return _visible_parts(actor=actor, filters=filters)[0]
 
 
@@ -116,7 +146,10 @@ def _visible_parts(*, actor, filters: MemoryFilters) -> tuple[dict[str, QuerySet
     conditions = Memory.objects.visibility_parts(actor, include_own_expired=include_own_expired)
     parts: dict[str, QuerySet] = {}
     combined = Q(pk__in=[])
+    in_scope = SCOPE_PARTS[filters.scope_for(actor)]
     for name, condition in conditions.items():
+        if name not in in_scope:
+            continue
         if filters.expired == "expired" and name != "own":
             continue  # only the owner ever sees expired memories
         if filters.owner_id and (filters.owner_id == actor.pk) != (name == "own"):
@@ -244,447 +277,6 @@ def memory_list_own(*, actor, limit: int | None = None, cursor: str | None = Non
     return memory_list(actor=actor, filters=MemoryFilters(owner_id=actor.pk), limit=limit, cursor=cursor)
 
 
-# --- search: semantic, keyword, hybrid ------------------------------------------------------
-#
-# Each channel ranks memory ids within the parts of the visibility rule (``visible_parts``,
-# computed once per search); only the final top ``limit`` are loaded as Memory rows.
-
-Scored = list[tuple[uuid.UUID, float]]
-Piece = tuple[str, list]  # SQL and its parameters
-SEARCH_MODES = ("semantic", "keyword", "hybrid")
-
-# BM25 parameters: memories are short, so a term's second occurrence adds little (low k1)
-# and length matters little (low b). Chosen on the LoCoMo development half, docs/search.md.
-BM25_K1 = 0.6
-BM25_B = 0.2
-
-# Temporal query expansion: a question asking *when* looks for memories that say when.
-# Such a query also matches (at a low weight) words that date an event in English.
-_TEMPORAL_QUESTION = re.compile(r"^\W*(when|how long|what (date|time|year|month|day))\b", re.IGNORECASE)
-TEMPORAL_TERMS = ("yesterday", "today", "tonight", "tomorrow", "ago", "last", "next", "week", "weekend", "month", "year", "recently")
-TEMPORAL_WEIGHT = 0.2
-
-
-def _top(scored: Scored, limit: int) -> Scored:
-    return sorted(scored, key=lambda pair: (-pair[1], str(pair[0])))[:limit]
-
-
-@functools.cache
-def _hit_query() -> tuple[str, tuple, tuple]:
-    """Loading search hits: the memories (without their vectors) and their owners."""
-    user_model = get_user_model()
-    memory_fields = rowload.fields_of(Memory, exclude=("embedding", "embedding_next"))
-    owner_fields = rowload.fields_of(user_model)
-    sql = (f"SELECT {rowload.columns('m', memory_fields)}, {rowload.columns('u', owner_fields)} "
-           f'FROM memories_memory m JOIN "{user_model._meta.db_table}" u ON u."{user_model._meta.pk.column}" = m.owner_id '
-           "WHERE m.id = ANY(%s)")
-    return sql, memory_fields, owner_fields
-
-
-def _hydrate(scored: Scored, *, channel: str | None) -> list[SearchHit]:
-    """Memory rows (with their owners, without the vector columns) for ranked ids, in order."""
-    if not scored:
-        return []
-    sql, memory_fields, owner_fields = _hit_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [[memory_id for memory_id, _ in scored]])
-        found = cursor.fetchall()
-    rows = {}
-    for row in found:
-        memory = rowload.instance(Memory, memory_fields, row[:len(memory_fields)])
-        rowload.attach(memory, "owner", rowload.instance(get_user_model(), owner_fields, row[len(memory_fields):]))
-        rows[memory.id] = memory
-    return [
-        SearchHit(memory=rows[memory_id], score=round(score, 6), sources={channel: round(score, 6)} if channel else {})
-        for memory_id, score in scored
-        if memory_id in rows
-    ]
-
-
-def _vector_literal(vector) -> str:
-    """The query vector as pgvector text, made once per search (every semantic part uses it)."""
-    return "[" + ",".join(map(repr, (float(x) for x in vector))) + "]"
-
-
-def _semantic_piece(part: Piece, *, model_name: str, dimensions: int, limit: int, use_index: bool) -> Piece:
-    """Cosine top-``limit`` within one part (its candidate ids ``part``), against the query
-    vector ``qv.v`` that ``_rank`` sends once. ``use_index``: order by the expression the
-    model's partial HNSW index is built on (others' public memories; PostgreSQL folds the
-    candidate condition into the index scan's filter), else by the uncast column, which no
-    index matches: an exact scan of the part's rows."""
-    candidates, params = part
-    if use_index:
-        dims = int(dimensions)
-        distance = f"m.embedding::vector({dims}) <=> (SELECT v FROM qv)::vector({dims})"
-        where = "m.permission = 'public' AND m.embedding_model = %s"
-    else:
-        distance = "m.embedding <=> (SELECT v FROM qv)"
-        where = "m.embedding_model = %s"
-    sql = (f"SELECT m.id, 1 - ({distance}) AS score FROM memories_memory m "
-           f"WHERE {where} AND m.id IN ({candidates}) ORDER BY {distance}, m.id LIMIT %s")
-    return sql, [model_name, *params, limit]
-
-
-def public_index_pays_off(*, model_name: str) -> bool:
-    """Whether cross-user (public) search for ``model_name`` should go through its HNSW index.
-
-    Yes once the model has more than ``PICARD_SEARCH_EXACT_MAX_ROWS`` public rows, judged by
-    the partial index's own row count (``pg_class.reltuples``: set by CREATE INDEX, kept
-    current by (auto)VACUUM and ANALYZE) — a catalog lookup, no scan. Below that an exact
-    scan is fast and exact; an HNSW graph over few, or badly spread, vectors can leave rows
-    unreachable (seen with the lexical test embedder). No index → exact."""
-    from memories.vector_index import index_name
-
-    threshold = settings.PICARD_SEARCH_EXACT_MAX_ROWS
-    if threshold <= 0:
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s AND relkind = 'i'", [index_name(model_name)])
-        row = cursor.fetchone()
-    return row is not None and row[0] > threshold
-
-
-_index_choice = TimedCache()  # (model, threshold) -> public_index_pays_off, asked at most once a minute
-
-
-def search_caches_clear() -> None:
-    """Forget what searches cache per process (public keyword statistics, the index choice,
-    the embedding state)."""
-    _public_stats.clear()
-    _index_choice.clear()
-    search_state_forget()
-
-
-def _semantic_pieces(parts: dict[str, Piece], *, model_name: str, dimensions: int, limit: int,
-                     filters: MemoryFilters) -> list[Piece]:
-    """Each part of the visibility rule with its own strategy (see vector_index):
-
-    - own / shared / one owner's public memories: exact (the btree on owner, or the shares,
-      narrow the rows; recall 1.0);
-    - others' public memories across users: exact up to ``PICARD_SEARCH_EXACT_MAX_ROWS``
-      public rows, else the model's HNSW index with ``hnsw.iterative_scan`` (filters applied
-      after the index never starve the result) and ``PICARD_SEARCH_HNSW_EF_SEARCH``
-      candidates (measured in docs/benchmarks.md, section search).
-    """
-    pieces = []
-    for name, part in parts.items():
-        # The answer changes only as the public collection grows past the threshold.
-        use_index = name == "public" and not filters.owner_id and _index_choice.get(
-            (model_name, settings.PICARD_SEARCH_EXACT_MAX_ROWS), lambda: public_index_pays_off(model_name=model_name), seconds=60.0,
-        )
-        pieces.append(_semantic_piece(part, model_name=model_name, dimensions=dimensions, limit=limit, use_index=use_index))
-    return pieces
-
-
-def _rank(pieces: dict[str, list[Piece]], *, limit: int, vector=None) -> dict[str, Scored]:
-    """Run every channel's ranking of every part as ONE statement (one round trip), and give
-    each channel's top ``limit`` over its parts. Each piece returns ``(id, score)``; the
-    semantic pieces read the query ``vector`` from the statement's ``qv`` (sent once).
-
-    ``hnsw.ef_search`` and ``hnsw.iterative_scan`` are set for this statement only: sent in
-    one simple-protocol message, ``SET LOCAL`` and the query share PostgreSQL's implicit
-    transaction (Django's psycopg cursor binds parameters on the client)."""
-    selects, params = [], []
-    for channel, channel_pieces in pieces.items():
-        for sql, piece_params in channel_pieces:
-            selects.append(f"SELECT %s::text, r.* FROM ({sql}) r")
-            params += [channel, *piece_params]
-    rankings: dict[str, Scored] = {channel: [] for channel in pieces}
-    if not selects:
-        return rankings
-    query_vector = ""
-    if vector is not None:
-        query_vector, params = "WITH qv AS (SELECT %s::vector AS v) ", [_vector_literal(vector), *params]
-    ef_search = max(settings.PICARD_SEARCH_HNSW_EF_SEARCH, 2 * limit)
-    sql = (f"SET LOCAL hnsw.ef_search = {int(ef_search)}; SET LOCAL hnsw.iterative_scan = relaxed_order; "
-           + query_vector + " UNION ALL ".join(selects))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        raw = cursor.cursor
-        while raw.description is None and raw.nextset():
-            pass
-        rows = raw.fetchall()
-    for channel, memory_id, score in rows:
-        rankings[channel].append((memory_id, float(score)))
-    return {channel: _top(scored, limit) for channel, scored in rankings.items()}
-
-
-def _part_sql(*, actor, filters: MemoryFilters) -> dict[str, Piece]:
-    """Each part of the visibility rule matching ``filters``, as SQL for its memory ids (made
-    once per search, used by both channels). Without filters, the rule's SQL form
-    (``visibility_parts_sql``); otherwise the ORM compiles it."""
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return {}
-    if filters == MemoryFilters():
-        return Memory.objects.visibility_parts_sql(actor)
-    return {name: qs.values("id").query.sql_with_params() for name, qs in visible_parts(actor=actor, filters=filters).items()}
-
-
-def memory_semantic_search(*, actor, query_vector, model_name: str, dimensions: int, limit: int, filters: MemoryFilters) -> list[SearchHit]:
-    """Cosine top-``limit`` among the memories ``actor`` may see, each part of the
-    visibility rule searched with the strategy that is exact for it (see vector_index)."""
-    parts = _part_sql(actor=actor, filters=filters)
-    pieces = _semantic_pieces(parts, model_name=model_name, dimensions=dimensions, limit=limit, filters=filters)
-    return _hydrate(_rank({"semantic": pieces}, limit=limit, vector=query_vector)["semantic"], channel="semantic")
-
-
-_KEYWORD_SQL = """
-WITH cand AS ({candidates}),
-docs AS (
-    SELECT d.memory_id, d.length FROM memories_keyworddocument d
-    WHERE d.key_id = %s AND d.memory_id IN (SELECT id FROM cand) {doc_owner_condition}
-),
-stats AS MATERIALIZED (SELECT count(*)::float8 AS n, coalesce(avg(length), 0)::float8 AS avgdl FROM docs),
-q AS (SELECT * FROM unnest(%s::bigint[], %s::float8[]) AS q(term_hash, qtf)),
-post AS (
-    SELECT p.memory_id, p.term_hash, p.tf, docs.length
-    FROM memories_keywordposting p JOIN docs ON docs.memory_id = p.memory_id
-    WHERE p.term_hash = ANY(%s::bigint[]) {owner_condition}
-),
-df AS (SELECT term_hash, count(*)::float8 AS df FROM post GROUP BY term_hash)
-SELECT post.memory_id,
-       sum(q.qtf * ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
-           * post.tf * (%s + 1) / (post.tf + %s * (1 - %s + %s * post.length / greatest(stats.avgdl, 1)))) AS score
-FROM post JOIN df USING (term_hash) JOIN q USING (term_hash) CROSS JOIN stats
-GROUP BY post.memory_id
-ORDER BY score DESC, post.memory_id
-LIMIT %s
-"""
-
-
-# The public part at scale: the query terms' postings of others' public, unexpired memories,
-# read from one partial covering index (each posting carries its memory's permission, expiry
-# and document length: migration 0008), with the part's collection statistics (document
-# count, average length) cached per process.
-_KEYWORD_SQL_PUBLIC = """
-WITH q AS (SELECT * FROM unnest(%s::bigint[], %s::float8[]) AS q(term_hash, qtf)),
-post AS MATERIALIZED (
-    SELECT p.memory_id, p.term_hash, p.tf, p.length
-    FROM memories_keywordposting p
-    WHERE p.public AND p.term_hash = ANY(%s::bigint[]) AND p.owner_id <> %s
-      AND (p.expires_at IS NULL OR p.expires_at > %s)
-),
-df AS (SELECT term_hash, count(*)::float8 AS df FROM post GROUP BY term_hash)
-SELECT post.memory_id,
-       sum(q.qtf * ln(1 + (greatest(%s::float8, df.df) - df.df + 0.5) / (df.df + 0.5))
-           * post.tf * (%s::float8 + 1) / (post.tf + %s::float8 * (1 - %s::float8 + %s::float8 * post.length / greatest(%s::float8, 1)))) AS score
-FROM post JOIN df USING (term_hash) JOIN q USING (term_hash)
-GROUP BY post.memory_id
-ORDER BY score DESC, post.memory_id
-LIMIT %s
-"""
-
-_public_stats: dict[str, tuple[float, float, float]] = {}  # key id -> (valid until, n, avgdl)
-
-
-def public_keyword_stats(*, key_id: str) -> tuple[float, float] | None:
-    """(document count, average length) of every public, unexpired memory indexed under
-    ``key_id`` — the keyword channel's collection statistics for others' public memories —
-    when there are more than ``PICARD_KEYWORD_STATS_CACHE_MIN_ROWS`` of them, else ``None``
-    (small collections are counted exactly with each query).
-
-    Cached per process for ``PICARD_KEYWORD_STATS_CACHE_SECONDS``: counting tens of
-    thousands of rows for every query was most of a search's cost. Public memories are
-    visible to every signed-in user, so these statistics reveal nothing the asker cannot
-    see (the asker's own public memories are counted too: one user's share of a large
-    public collection). Document frequencies are still counted exactly per query."""
-    now = time.monotonic()
-    cached = _public_stats.get(key_id)
-    if cached is None or cached[0] <= now:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*), coalesce(avg(d.length), 0) FROM memories_keyworddocument d "
-                "JOIN memories_memory m ON m.id = d.memory_id "
-                "WHERE d.key_id = %s AND m.permission = 'public' AND m.trashed_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > now())",
-                [key_id],
-            )
-            n, avgdl = cursor.fetchone()
-        cached = (now + settings.PICARD_KEYWORD_STATS_CACHE_SECONDS, float(n), float(avgdl))
-        if n > settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS:
-            _public_stats[key_id] = cached
-        else:
-            _public_stats.pop(key_id, None)
-    if cached[1] <= settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS:
-        return None
-    return cached[1], cached[2]
-
-
-def _keyword_piece_public(*, actor, query_terms: dict[int, float], limit: int, stats: tuple[float, float]) -> Piece:
-    """BM25 over others' public, unexpired memories (the ``public`` part of the visibility
-    rule, unfiltered) from the postings' own copies of permission and expiry."""
-    hashes = list(query_terms)
-    n, avgdl = stats
-    return _KEYWORD_SQL_PUBLIC, [hashes, [query_terms[h] for h in hashes], hashes, actor.pk, timezone.now(),
-                                 n, BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl, limit]
-
-
-def keyword_query_terms(query: str) -> dict[int, float]:
-    """The query's term hashes with their weights (term frequency), plus the temporal
-    expansion for a *when* question."""
-    from memories import keywords
-
-    counts, _ = keywords.hashed_terms(query)
-    weights = {term: float(tf) for term, tf in counts.items()}
-    if weights and _TEMPORAL_QUESTION.match(query):
-        for word in TEMPORAL_TERMS:
-            for term in keywords.hashed_terms(word)[0]:
-                weights.setdefault(term, TEMPORAL_WEIGHT)
-    return weights
-
-
-def _keyword_piece(part: Piece, *, query_terms: dict[int, float], key_id: str, limit: int, owner_id=None) -> Piece:
-    """BM25 over one part of the visibility rule (its candidate ids ``part``). Collection
-    statistics (number of documents, average length, document frequencies) come from that
-    part's own visible memories only, so a score never depends on memories the actor cannot
-    see. The statistics are MATERIALIZED: inlined, PostgreSQL recomputed them for every
-    posting (58 ms instead of 5 ms for one LoCoMo user among five)."""
-    candidates, candidate_params = part
-    sql = _KEYWORD_SQL.format(
-        candidates=candidates,
-        doc_owner_condition="AND d.owner_id = %s" if owner_id else "",
-        owner_condition="AND p.owner_id = %s" if owner_id else "",
-    )
-    hashes = list(query_terms)
-    params = [*candidate_params, key_id, *([owner_id] if owner_id else []), hashes, [query_terms[h] for h in hashes], hashes]
-    if owner_id:
-        params.append(owner_id)
-    params += [BM25_K1, BM25_K1, BM25_B, BM25_B, limit]
-    return sql, params
-
-
-def _keyword_pieces(parts: dict[str, Piece], *, actor, query: str, limit: int, filters: MemoryFilters) -> list[Piece]:
-    from memories import keywords
-
-    query_terms = keyword_query_terms(query)
-    if not query_terms:
-        return []
-    key_id = keywords.key_id()
-    pieces = []
-    unfiltered = not (filters.owner_id or filters.tags or filters.created_after or filters.created_before
-                      or filters.updated_after or filters.updated_before)
-    for name, part in parts.items():
-        stats = public_keyword_stats(key_id=key_id) if name == "public" and unfiltered else None
-        if stats is not None:
-            pieces.append(_keyword_piece_public(actor=actor, query_terms=query_terms, limit=limit, stats=stats))
-            continue
-        owner_id = actor.pk if name == "own" else filters.owner_id
-        pieces.append(_keyword_piece(part, query_terms=query_terms, key_id=key_id, limit=limit, owner_id=owner_id))
-    return pieces
-
-
-def memory_keyword_search(*, actor, query: str, limit: int, filters: MemoryFilters) -> list[SearchHit]:
-    """BM25 top-``limit`` among the memories ``actor`` may see, over keyed term hashes
-    (memories.keywords). A query with no index terms (only stop words) finds nothing."""
-    parts = _part_sql(actor=actor, filters=filters)
-    pieces = _keyword_pieces(parts, actor=actor, query=query, limit=limit, filters=filters)
-    return _hydrate(_rank({"keyword": pieces}, limit=limit)["keyword"], channel="keyword")
-
-
-def fuse_rankings(rankings: dict[str, Scored], *, limit: int, weights: dict[str, float], k: int) -> list[tuple[uuid.UUID, float, dict]]:
-    """Weighted reciprocal rank fusion: ``sum(w / (k + rank))`` over the channels, scaled so
-    that rank 1 in every channel scores 1.0. Returns ``(id, fused score, {channel: score})``."""
-    totals: dict[uuid.UUID, float] = {}
-    sources: dict[uuid.UUID, dict] = {}
-    for channel, ranked in rankings.items():
-        weight = weights.get(channel, 1.0)
-        for rank, (memory_id, score) in enumerate(ranked, start=1):
-            totals[memory_id] = totals.get(memory_id, 0.0) + weight / (k + rank)
-            sources.setdefault(memory_id, {})[channel] = round(score, 6)
-    best = sum(weights.get(channel, 1.0) for channel in rankings) / (k + 1) or 1.0
-    ordered = sorted(totals, key=lambda memory_id: (-totals[memory_id], str(memory_id)))[:limit]
-    return [(memory_id, totals[memory_id] / best, sources[memory_id]) for memory_id in ordered]
-
-
-def fuse_scores(rankings: dict[str, Scored], *, limit: int, weights: dict[str, float]) -> list[tuple[uuid.UUID, float, dict]]:
-    """Weighted sum of min-max normalised scores: within each channel's own candidate list
-    its best score counts 1 and its last candidate's 0, so a cosine and a BM25 score can be
-    added; a memory a channel did not return gets 0 from it. Scaled so that first in every
-    channel scores 1.0. Unlike rank fusion it keeps *how much* better a candidate is."""
-    totals: dict[uuid.UUID, float] = {}
-    sources: dict[uuid.UUID, dict] = {}
-    for channel, ranked in rankings.items():
-        if not ranked:
-            continue
-        weight = weights.get(channel, 1.0)
-        high = max(score for _, score in ranked)
-        low = min(score for _, score in ranked)
-        for memory_id, score in ranked:
-            share = (score - low) / (high - low) if high > low else 1.0
-            totals[memory_id] = totals.get(memory_id, 0.0) + weight * share
-            sources.setdefault(memory_id, {})[channel] = round(score, 6)
-    best = sum(weights.get(channel, 1.0) for channel in rankings) or 1.0
-    ordered = sorted(totals, key=lambda memory_id: (-totals[memory_id], str(memory_id)))[:limit]
-    return [(memory_id, totals[memory_id] / best, sources[memory_id]) for memory_id in ordered]
-
-
-FUSIONS = ("rrf", "weighted")
-
-
-def fuse(rankings: dict[str, Scored], *, limit: int, config: dict) -> list[tuple[uuid.UUID, float, dict]]:
-    """The hybrid fusion chosen by ``PICARD_SEARCH_FUSION`` (``config`` = PICARD_SEARCH_HYBRID)."""
-    weights = {"semantic": float(config["semantic_weight"]), "keyword": float(config["keyword_weight"])}
-    if config.get("fusion", "rrf") == "weighted":
-        return fuse_scores(rankings, limit=limit, weights=weights)
-    return fuse_rankings(rankings, limit=limit, k=int(config["k"]), weights=weights)
-
-
-def clean_search_mode(value) -> str:
-    if value is None:
-        value = settings.PICARD_SEARCH_DEFAULT_MODE
-    if value not in SEARCH_MODES:
-        raise ValidationError.for_field("mode", f"must be one of {', '.join(SEARCH_MODES)}.")
-    return value
-
-
-def memory_search(
-    *, actor, query: str, limit: int | None = None, filters: MemoryFilters | None = None, mode: str | None = None,
-) -> list[SearchHit]:
-    """``query_memory``: the most relevant memories the actor may see, best first.
-
-    ``mode``: ``semantic`` (cosine similarity of embeddings; ``score`` is the cosine),
-    ``keyword`` (BM25 over keyed term hashes; ``score`` is BM25), or ``hybrid`` (the
-    default: both channels fused as ``PICARD_SEARCH_FUSION`` says; ``score`` in 0–1). Every
-    hit's ``sources`` holds each channel's own score. If the embedding service is down,
-    hybrid search still answers from the keyword channel."""
-    from memories.activity import activity_record
-    from memories.embeddings import EmbeddingUnavailable
-    from memories.validation import clean_text
-
-    query = clean_text(query, field="query")
-    limit = clean_limit(limit, default=10, maximum=settings.PICARD_SEARCH_MAX_LIMIT)
-    mode = clean_search_mode(mode)
-    filters = filters or MemoryFilters()
-    details: dict = {"mode": mode}
-    if mode == "keyword":
-        hits = memory_keyword_search(actor=actor, query=query, limit=limit, filters=filters)
-    elif mode == "semantic":
-        provider = search_provider()
-        hits = memory_semantic_search(actor=actor, query_vector=provider.embed_query(query), model_name=provider.name,
-                                      dimensions=provider.dimensions, limit=limit, filters=filters)
-    else:
-        parts = _part_sql(actor=actor, filters=filters)
-        config = settings.PICARD_SEARCH_HYBRID
-        depth = max(limit, int(config["depth"]))
-        pieces = {"keyword": _keyword_pieces(parts, actor=actor, query=query, limit=depth, filters=filters)}
-        provider = search_provider()
-        vector = None
-        try:
-            vector = provider.embed_query(query)
-        except EmbeddingUnavailable:
-            details["degraded"] = "embedding_unavailable"
-        else:
-            pieces["semantic"] = _semantic_pieces(
-                parts, model_name=provider.name, dimensions=provider.dimensions, limit=depth, filters=filters,
-            )
-        fused = fuse(_rank(pieces, limit=depth, vector=vector), limit=limit, config=config)
-        hits = _hydrate([(memory_id, score) for memory_id, score, _ in fused], channel=None)
-        for hit, (_, _, sources) in zip(hits, fused):
-            hit.sources = sources
-    details["results"] = len(hits)
-    activity_record(actor=actor, action="memory.search", memory_ids=[h.memory.id for h in hits], details=details)
-    return hits
-
-
 def user_get(*, user_id) -> object:
     """An active user by UUID, or NotFound."""
     user_id = clean_uuid(user_id, field="user_id")
@@ -694,6 +286,24 @@ def user_get(*, user_id) -> object:
     return user
 
 
+def user_share_suggestions(*, actor, query: str, limit: int = 8) -> list:
+    """Active users the share picker may suggest for ``query`` (a username prefix or part of a
+    display name): only people the actor already has something to do with — a group in
+    common, a memory shared either way — or whose persona is listed in the directory (they
+    chose to be found). Anyone else stays unknown to a prefix search, so it cannot list the
+    site's users; sharing by an exact username still works."""
+    User = get_user_model()
+    shared_with_actor = MemoryShare.objects.filter(user=actor).values("memory__owner_id")
+    shared_by_actor = MemoryShare.objects.filter(memory__owner=actor, user__isnull=False).values("user_id")
+    related = (
+        Q(pk__in=shared_with_actor) | Q(pk__in=shared_by_actor)
+        | Q(groups__in=actor.groups.all()) | Q(personas__listed=True, personas__enabled=True)
+    )
+    matches = Q(username__istartswith=query) | Q(display_name__icontains=query)
+    return list(
+        User.objects.filter(is_active=True).filter(matches).filter(related).exclude(pk=actor.pk)
+        .distinct().order_by("username")[:limit]
+    )
 
 
 # --- history and trash ------------------------------------------------------------------------
@@ -766,11 +376,12 @@ def memory_trashed_get(*, actor, memory_id) -> Memory:
 
 def memory_own_matching_ids(*, actor, filters: MemoryFilters, limit: int = 20_000) -> list[uuid.UUID]:
     """Ids of the actor's own memories matching ``filters`` (every page of a list), for bulk
-    actions on "all N matching"; at most ``limit``."""
-    filters = MemoryFilters(**{**filters.__dict__, "owner_id": actor.pk})
+    actions on "all N matching"; at most ``limit``. Whatever the list's scope ("Shared
+    with me", "Everything I can see"), only the actor's own memories are acted on."""
+    filters = MemoryFilters(**{**filters.__dict__, "owner_id": actor.pk, "scope": "mine"})
     return list(memory_visible_qs(actor=actor, filters=filters).order_by("-created_at", "-id").values_list("id", flat=True)[:limit])
 
 
 def memory_own_matching_count(*, actor, filters: MemoryFilters) -> int:
-    filters = MemoryFilters(**{**filters.__dict__, "owner_id": actor.pk})
+    filters = MemoryFilters(**{**filters.__dict__, "owner_id": actor.pk, "scope": "mine"})
     return memory_visible_qs(actor=actor, filters=filters).count()

@@ -14,12 +14,21 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
+def owner_as_dict(user) -> dict:
+    """Who a memory belongs to, in words an assistant can relate to its user."""
+    return {"id": str(user.pk), "username": user.get_username(), "display_name": user.display_name or user.get_username()}
+
+
 def memory_as_dict(memory: Memory, *, actor=None, score: float | None = None, include_shares: bool = False) -> dict:
+    """A memory as every door shows it. ``owner`` and ``is_mine`` say whose it is: a memory
+    with ``is_mine: false`` belongs to another person (shared with the actor, or public)."""
     data = {
         "id": str(memory.id),
         "text": memory.text,
         "permission": memory.permission,
         "owner_id": str(memory.owner_id),
+        "owner": owner_as_dict(memory.owner),
+        "is_mine": actor is not None and memory.owner_id == actor.pk,
         "tags": list(memory.tags),
         "metadata": memory.metadata,
         "created_at": iso(memory.created_at),

@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from memories import keywords, selectors
+from memories import keywords, search, selectors
 from memories.activity import activity_collected, activity_record
 from memories.embeddings import EmbeddingUnavailable, get_provider  # noqa: F401  (re-exported for callers)
 from memories.models import KeywordDocument, KeywordPosting, Memory, MemoryShare, MemoryVersion, Permission
@@ -108,6 +108,33 @@ def _resolve_share_targets(*, actor, shared_with) -> ShareTargets:
         if group not in groups:
             groups.append(group)
     return ShareTargets(users=tuple(users), groups=tuple(groups))
+
+
+SHARED_WITH_NOBODY = "a shared memory needs at least one user or group to share it with (or choose private)."
+
+
+def share_targets_clean(*, actor, permission: str, shared_with) -> ShareTargets:
+    """The users and groups a memory with ``permission`` is to be shared with: targets only
+    with permission ``shared``, and ``shared`` with somebody (the owner alone does not count)
+    — every door (site, REST, MCP, import) gets the same ValidationError on ``shared_with``.
+    ``shared_with=None`` with ``shared`` means "keep the current shares"
+    (``memory_set_permission`` checks that there are some)."""
+    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
+    if permission != Permission.SHARED and targets != ShareTargets():
+        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    if permission == Permission.SHARED and shared_with is not None and targets == ShareTargets():
+        raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
+    return targets
+
+
+def memory_default_permission(*, actor, shared_with=None) -> str:
+    """The permission of a new memory that names none: the actor's default. A ``shared``
+    default (it cannot say with whom) counts only when ``shared_with`` names someone;
+    otherwise the memory is private."""
+    default = getattr(actor, "default_permission", None) or Permission.PRIVATE
+    if default == Permission.SHARED and not shared_with:
+        return Permission.PRIVATE
+    return default
 
 
 def _replace_shares(memory: Memory, targets: ShareTargets) -> None:
@@ -223,13 +250,13 @@ def memory_create(
     ``report_near_duplicates`` is false (imports: nobody reads it, and it costs a scan of the
     owner's vectors per row)."""
     text = clean_text(text)
-    permission = clean_permission(permission or getattr(actor, "default_permission", None) or Permission.PRIVATE)
+    permission = clean_permission(permission or memory_default_permission(actor=actor, shared_with=shared_with))
     expires_at = clean_expires_at(expires_at)
     tags = clean_tags(tags)
     metadata = clean_metadata(metadata)
-    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
-    if targets != ShareTargets() and permission != Permission.SHARED:
-        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    if permission == Permission.SHARED and shared_with is None:
+        raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
+    targets = share_targets_clean(actor=actor, permission=permission, shared_with=shared_with)
     vectors = _as_vectors(embedding)
     if vectors is None:
         vectors = _embed_or_pending(text)
@@ -362,7 +389,8 @@ def memory_restore(*, actor, memory_id, version: int | None = None) -> Memory:
     """``restore_memory``. Without ``version``: bring the actor's memory back from the trash
     (as it was). With ``version``: write that version's text, tags, metadata, expiry and
     permission back as a new version (the history keeps everything in between); a memory in
-    the trash is brought back first."""
+    the trash is brought back first. A shared version whose users and groups are all gone
+    comes back private; ``memory.restore_note`` then says so (None otherwise)."""
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
         raise ValidationError.for_field("version", "must be a version number (1 or more).")
     memory_id = clean_uuid(memory_id, field="memory_id")
@@ -375,6 +403,7 @@ def memory_restore(*, actor, memory_id, version: int | None = None) -> Memory:
             memory.save(update_fields=["trashed_at"])
             activity_record(actor=actor, action="memory.restore", memory_ids=[memory.id])
         if version is None or version == memory.version:
+            memory.restore_note = None
             return memory
         old = MemoryVersion.objects.filter(memory=memory, version=version).first()
         if old is None:
@@ -389,18 +418,39 @@ def memory_restore(*, actor, memory_id, version: int | None = None) -> Memory:
             memory.set_text(text)
             assign_vectors(memory, embedding, state)
         memory.tags, memory.metadata, memory.expires_at = list(old.tags), old.metadata, old.expires_at
-        memory.permission = old.permission
+        targets, note = _restored_share_targets(old)
+        memory.permission = Permission.PRIVATE if note else old.permission
         memory.updated_at = timezone.now()
         memory.version += 1
         memory.save()
-        User = get_user_model()
-        users = User.objects.filter(id__in=old.shared_with.get("users") or [], is_active=True)
-        groups = Group.objects.filter(name__in=old.shared_with.get("groups") or [])
-        _replace_shares(memory, ShareTargets(users=tuple(users), groups=tuple(groups)) if old.permission == Permission.SHARED else ShareTargets())
+        _replace_shares(memory, targets)
         _after_text_change(memory)
         _record_version(memory, actor=actor, change="restore")
-        activity_record(actor=actor, action="memory.restore_version", memory_ids=[memory.id], details={"version": version})
+        details = {"version": version, **({"permission_fallback": Permission.PRIVATE} if note else {})}
+        activity_record(actor=actor, action="memory.restore_version", memory_ids=[memory.id], details=details)
+    memory.restore_note = note
     return memory
+
+
+RESTORED_SHARED_WITH_NOBODY = (
+    "Version {version} was shared only with people or groups that are no longer there (deactivated or deleted), "
+    "and a shared memory needs someone to share it with, so it was restored as private. Share it again if you like."
+)
+
+
+def _restored_share_targets(old: MemoryVersion) -> tuple[ShareTargets, str | None]:
+    """Who a restored version is shared with: the users (still active) and groups (still
+    there) it named. A shared version none of whom are left would be "shared with nobody",
+    which no door may write (``share_targets_clean``): it is restored as private instead,
+    with a note saying so (the second value; None otherwise)."""
+    if old.permission != Permission.SHARED:
+        return ShareTargets(), None
+    users = get_user_model().objects.filter(id__in=old.shared_with.get("users") or [], is_active=True)
+    groups = Group.objects.filter(name__in=old.shared_with.get("groups") or [])
+    targets = ShareTargets(users=tuple(users), groups=tuple(groups))
+    if targets == ShareTargets():
+        return targets, RESTORED_SHARED_WITH_NOBODY.format(version=old.version)
+    return targets, None
 
 
 def memory_merge(*, actor, memory_id, duplicate_id, text: str | None = None) -> Memory:
@@ -478,12 +528,12 @@ def memory_purge_trash(*, older_than_days: int | None = None, owner=None, batch_
 
 def memory_set_permission(*, actor, memory_id, permission: str, shared_with=None, expected_version: int | None = None) -> Memory:
     permission = clean_permission(permission)
-    targets = _resolve_share_targets(actor=actor, shared_with=shared_with)
-    if permission != Permission.SHARED and targets != ShareTargets():
-        raise ValidationError.for_field("shared_with", "is only allowed with permission 'shared'.")
+    targets = share_targets_clean(actor=actor, permission=permission, shared_with=shared_with)
     with transaction.atomic():
         memory = _owned_for_update(actor=actor, memory_id=memory_id)
         _check_version(memory, expected_version)
+        if permission == Permission.SHARED and shared_with is None and not MemoryShare.objects.filter(memory=memory).exists():
+            raise ValidationError.for_field("shared_with", SHARED_WITH_NOBODY)
         _keep_previous_version(memory)
         memory.permission = permission
         memory.updated_at = timezone.now()
@@ -705,6 +755,7 @@ __all__ = [
     "BatchResult",
     "memory_batch",
     "memory_create",
+    "memory_default_permission",
     "memory_delete",
     "memory_merge",
     "memory_purge_trash",
@@ -714,6 +765,27 @@ __all__ = [
     "memory_embed_pending",
     "memory_set_permission",
     "memory_update",
+    "share_targets_clean",
     "keyword_index_memory",
     "keyword_index_rebuild",
 ]
+
+
+# --- searching (a read, and the record that it happened) ----------------------------------
+
+
+def memory_query(
+    *, actor, query: str, limit: int | None = None, filters: selectors.MemoryFilters | None = None,
+    mode: str | None = None, min_score: float | None = None,
+) -> search.SearchResults:
+    """``query_memory`` and the site's search: ``memories.search.memory_search`` plus one
+    ``memory.search`` activity row (mode, scope, result count; never the query). Personas
+    search through ``memory_search`` directly: their question is recorded once, as
+    ``persona.query``."""
+    filters = filters or selectors.MemoryFilters()
+    hits = search.memory_search(actor=actor, query=query, limit=limit, filters=filters, mode=mode, min_score=min_score)
+    details: dict = {"mode": hits.mode, "scope": filters.scope_for(actor), "min_score": hits.min_score, "results": len(hits)}
+    if hits.degraded:
+        details["degraded"] = hits.degraded
+    activity_record(actor=actor, action="memory.search", memory_ids=[h.memory.id for h in hits], details=details)
+    return hits

@@ -32,9 +32,17 @@ def _has_bad_chars(value: str) -> bool:
     return False
 
 
+def normalize_newlines(value: str) -> str:
+    """``\r\n`` (what browsers send from a textarea) and lone ``\r`` become ``\n``, so the same
+    text is stored the same way whichever door it came through."""
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def clean_text(value, *, field: str = "text") -> str:
+    """A memory's text (or a question): a non-blank string, newlines normalised to ``\n``."""
     if not isinstance(value, str):
         raise ValidationError.for_field(field, "must be a string.")
+    value = normalize_newlines(value)
     if _has_bad_chars(value):
         raise ValidationError.for_field(field, "contains characters that cannot be stored (NUL or invalid Unicode).")
     if not value.strip():

@@ -15,20 +15,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
-from django.db.models import Q
 from django.http import HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from memories import selectors, services
-from memories.forms import BulkForm, MemoryFilterForm, MemoryForm
+from memories.forms import WHOSE_HEADINGS, BulkForm, MemoryFilterForm, MemoryForm
 from memories.models import Memory, Permission
-from memories.selectors import SORTS, MemoryFilters, _encode_cursor
+from memories.selectors import SORTS, MemoryFilters
 from picard.context import call_context
 from picard.exceptions import DomainError, NotFound, PermissionDenied, ValidationError
 
@@ -36,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
 SEARCH_LIMIT = 50
-KEYWORD_SCAN_MAX = 2000
 
 
 def web_view(view):
@@ -90,38 +88,6 @@ class Row:
     score: float | None = None
 
 
-def _keyword_words(value: str) -> list[str]:
-    return [w.casefold() for w in (value or "").split() if w.strip()]
-
-
-def _matches(memory: Memory, words: list[str]) -> bool:
-    text = memory.text.casefold()
-    tags = " ".join(memory.tags).casefold()
-    return all(w in text or w in tags for w in words)
-
-
-def _keyword_page(*, actor, filters: MemoryFilters, sort: str, words: list[str], cursor: str | None) -> tuple[list[Row], str | None, bool]:
-    """Memory text is encrypted, so a keyword filter decrypts as it goes: it pages through the
-    visible memories in order and keeps those containing every word, reading at most
-    KEYWORD_SCAN_MAX rows per page. Returns (rows, next_cursor, truncated)."""
-    column, _ = SORTS[sort]
-    found: list[Row] = []
-    scanned = 0
-    while True:
-        page = selectors.memory_list(actor=actor, filters=filters, sort=sort, limit=100, cursor=cursor)
-        for memory in page.items:
-            scanned += 1
-            if _matches(memory, words):
-                found.append(Row(memory))
-                if len(found) == PAGE_SIZE:
-                    return found, _encode_cursor(sort, getattr(memory, column), memory.id), False
-        if not page.next_cursor:
-            return found, None, False
-        cursor = page.next_cursor
-        if scanned >= KEYWORD_SCAN_MAX:
-            return found, cursor, True
-
-
 def _top_tags(actor, limit: int = 16) -> list[tuple[str, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -138,21 +104,22 @@ def _top_tags(actor, limit: int = 16) -> list[tuple[str, int]]:
 def memory_list_view(request):
     actor = request.user
     form = MemoryFilterForm(request.GET or {"whose": "mine"})
-    context = {"form": form, "rows": [], "top_tags": _top_tags(actor), "bulk_actions": BulkForm.base_fields["action"].choices}
+    context = {"form": form, "rows": [], "top_tags": _top_tags(actor), "bulk_actions": BulkForm.base_fields["action"].choices,
+               "heading": WHOSE_HEADINGS["mine"]}
     if not form.is_valid():
         return render(request, "memories/list.html", context, status=400)
     data = form.cleaned_data
     filters = form.filters(actor=actor)
+    whose = data.get("whose") or "mine"
     query = (data.get("q") or "").strip()
-    words = _keyword_words(data.get("kw"))
     sort = data.get("sort") or ("relevance" if query else "newest")
     if sort == "relevance" and not query:
         sort = "newest"
         messages.info(request, "Sorting by relevance needs a search; showing the newest first.")
-    context.update(query=query, sort=sort, keyword=" ".join(words))
+    context.update(query=query, sort=sort, keyword=" ".join(filters.words), whose=whose, heading=WHOSE_HEADINGS[whose])
     if query:
-        hits = selectors.memory_search(actor=actor, query=query, limit=SEARCH_LIMIT, filters=filters, mode=data.get("mode") or None)
-        rows = [Row(h.memory, h.score) for h in hits if not words or _matches(h.memory, words)]
+        hits = services.memory_query(actor=actor, query=query, limit=SEARCH_LIMIT, filters=filters, mode=data.get("mode") or None)
+        rows = [Row(h.memory, h.score) for h in hits]
         if sort != "relevance":
             column, descending = SORTS[sort]
             rows.sort(key=lambda r: getattr(r.memory, column), reverse=descending)
@@ -169,21 +136,19 @@ def memory_list_view(request):
     else:
         cursor = request.GET.get("cursor") or None
         try:
-            if words:
-                rows, next_cursor, truncated = _keyword_page(actor=actor, filters=filters, sort=sort, words=words, cursor=cursor)
-                context["keyword_truncated"] = truncated
-            else:
-                page = selectors.memory_list(actor=actor, filters=filters, sort=sort, limit=PAGE_SIZE, cursor=cursor)
-                rows, next_cursor = [Row(m) for m in page.items], page.next_cursor
+            page = selectors.memory_list(actor=actor, filters=filters, sort=sort, limit=PAGE_SIZE, cursor=cursor)
         except DomainError as exc:
             if exc.details.get("field") != "cursor":
                 raise
             messages.warning(request, "That page link is out of date; here is the first page.")
             return redirect(reverse("memories:list") + _query_without(request, "cursor"))
+        rows, next_cursor = [Row(m) for m in page.items], page.next_cursor
         context.update(rows=rows, next_cursor=next_cursor, is_first_page=not cursor)
-        if not words and rows and (next_cursor or cursor):  # more than one page: offer "select all N matching"
+        if rows and (next_cursor or cursor):  # more than one page: offer "select all N matching" (own ones)
             context["matching_own"] = selectors.memory_own_matching_count(actor=actor, filters=filters)
             context["filter_query"] = _query_without(request, "cursor").lstrip("?")
+    # The bulk bar acts on the actor's own memories only: shown when the page has some.
+    context["selectable"] = any(r.memory.owner_id == actor.pk for r in context["rows"])
     context["trash_count"] = selectors.memory_trash_count(actor=actor)
     return render(request, "memories/list.html", context)
 
@@ -397,6 +362,8 @@ def memory_restore_view(request, memory_id):
         version = -1  # refused by the service with a clear message
     memory = services.memory_restore(actor=request.user, memory_id=memory_id, version=version)
     messages.success(request, f"Version {version} is current again (saved as version {memory.version})." if version else "Memory restored from the trash.")
+    if memory.restore_note:
+        messages.warning(request, memory.restore_note)
     return redirect(_safe_next(request, reverse("memories:detail", kwargs={"memory_id": memory.id})))
 
 
@@ -500,15 +467,12 @@ def memory_bulk_view(request):
 @login_required
 @require_GET
 def user_lookup_view(request):
-    """Usernames for the share picker: at least 2 characters, at most 8 active users."""
+    """Usernames for the share picker: at least 2 characters, at most 8 users the actor is
+    related to (``selectors.user_share_suggestions``)."""
     q = (request.GET.get("q") or "").strip()
     if len(q) < 2 or len(q) > 150 or "\x00" in q:
         return JsonResponse({"users": []})
-    users = (
-        get_user_model().objects.filter(is_active=True)
-        .filter(Q(username__istartswith=q) | Q(display_name__icontains=q))
-        .exclude(pk=request.user.pk).order_by("username")[:8]
-    )
+    users = selectors.user_share_suggestions(actor=request.user, query=q)
     return JsonResponse({"users": [{"username": u.username, "display_name": u.display_name} for u in users]})
 
 
@@ -529,7 +493,7 @@ def activity_view(request):
     days: list[tuple] = []
     for row in rows:
         row.client_name = names.get(row.client_id) if row.client_id else None
-        day = row.created_at.date()
+        day = timezone.localtime(row.created_at).date()  # the browser's day (picard.timezones)
         if not days or days[-1][0] != day:
             days.append((day, []))
         days[-1][1].append(row)
@@ -604,10 +568,9 @@ def import_job_view(request, job_id):
     from memories import importexport
 
     job = _import_job_running(request, job_id)
-    preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else []
-    preview_errors = sum(1 for p in preview if p.error)
+    preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else None
     return render(request, "memories/import_job.html", {
-        "job": job, "preview": preview, "preview_errors": preview_errors, "errors_hidden": max(0, job.failed_count - len(job.errors)),
+        "job": job, "preview": preview, "errors_hidden": max(0, job.failed_count - len(job.errors)),
     })
 
 

@@ -26,6 +26,8 @@ class ClientPolicy(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "client policy"
+        verbose_name_plural = "client policies"
         db_table = "oauth_client_policy"
 
     def __str__(self) -> str:
@@ -58,6 +60,8 @@ class PersonalAccessToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "personal access token"
+        verbose_name_plural = "personal access tokens"
         db_table = "oauth_personal_access_token"
         ordering = ["-created_at"]
 

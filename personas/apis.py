@@ -48,6 +48,7 @@ _OWN_FIELDS = {
     "temperature": serializers.FloatField(),
     "max_memories": serializers.IntegerField(),
     "answer_length": serializers.ChoiceField(choices=["short", "medium", "long"]),
+    "listed": serializers.BooleanField(help_text="shown in the persona directory (opt-in)"),
     "version": serializers.IntegerField(),
     "llm_configured": serializers.BooleanField(),
     "allowed_models": serializers.ListField(child=serializers.CharField()),
@@ -63,6 +64,7 @@ PersonaUpdateSchema = inline_serializer("PersonaUpdate", fields={
     "max_memories": serializers.IntegerField(required=False, min_value=1, max_value=50),
     "answer_length": serializers.ChoiceField(required=False, choices=["short", "medium", "long"]),
     "enabled": serializers.BooleanField(required=False),
+    "listed": serializers.BooleanField(required=False, help_text="list the persona in the directory"),
     "expected_version": serializers.IntegerField(required=False, help_text="refuse the change (409) if the persona changed since"),
 })
 AskSchema = inline_serializer("PersonaAsk", fields={
@@ -102,6 +104,7 @@ def persona_as_dict(persona: Persona, *, owner, include_private_fields: bool) ->
             "temperature": persona.temperature,
             "max_memories": persona.max_memories,
             "answer_length": persona.answer_length,
+            "listed": persona.listed,
             "version": persona.version,
             "llm_configured": llm_configured(),
             "allowed_models": allowed_models() if llm_configured() else [],

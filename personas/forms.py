@@ -22,6 +22,10 @@ class PersonaForm(forms.Form):
     max_memories = forms.IntegerField(min_value=1, max_value=50, label="Memories to use per answer")
     answer_length = forms.ChoiceField(choices=AnswerLength.choices, label="Answer length")
     enabled = forms.BooleanField(required=False, label="Others may ask my persona")
+    listed = forms.BooleanField(
+        required=False, label="List my persona in the directory",
+        help_text="Off: people find your persona only through a link you give them (or a memory you share with them).",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

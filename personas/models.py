@@ -33,6 +33,8 @@ class Persona(models.Model):
     max_memories = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1), MaxValueValidator(50)])
     answer_length = models.CharField(max_length=16, choices=AnswerLength.choices, default=AnswerLength.MEDIUM)
     enabled = models.BooleanField(default=True)
+    # Shown in the persona directory (and suggested to others in the share picker): opt-in.
+    listed = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
     # Bumped on every change: part of the answer-cache key, so edited instructions never
@@ -40,6 +42,8 @@ class Persona(models.Model):
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
+        verbose_name = "persona"
+        verbose_name_plural = "personas"
         constraints = [models.UniqueConstraint(fields=["owner"], name="persona_one_per_owner")]
         indexes = [models.Index(fields=["enabled", "display_name"], name="persona_enabled_name")]
 

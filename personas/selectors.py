@@ -1,8 +1,7 @@
 """Persona reads: the persona of a user, the directory, and the memories a persona may use.
 
 Memory visibility is not re-implemented here: the usable memories come from
-``memories.selectors`` (``memory_visible_qs`` / ``memory_search``) with the asker as the
-actor and filters that narrow them to the persona owner's memories — public ones only when
+``memories.search.memory_search`` with the asker as the actor and filters that narrow them to the persona owner's memories — public ones only when
 someone else asks. A final check re-asserts the rule on every row before it can reach a
 prompt (defence in depth).
 """
@@ -16,7 +15,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
 from memories.models import Permission
-from memories.selectors import MemoryFilters, memory_search, memory_visible_qs
+from memories.search import memory_search
+from memories.selectors import MemoryFilters
 from personas.llm.prompt import ContextMemory
 from personas.models import AnswerLength, Persona
 
@@ -39,11 +39,11 @@ class DirectoryEntry:
 
 
 def persona_directory(*, actor, query: str = "", limit: int = 50, offset: int = 0) -> tuple[list[DirectoryEntry], bool]:
-    """Active users whose persona is not switched off (users who never shaped one appear
-    with their default persona), ordered by name. Returns (entries, has_more)."""
+    """Active users whose persona is listed (opt-in: ``Persona.listed``) and not switched off,
+    ordered by username. Returns (entries, has_more)."""
     User = get_user_model()
-    disabled = Persona.objects.filter(owner=OuterRef("pk"), enabled=False)
-    users = User.objects.filter(is_active=True).exclude(Exists(disabled))
+    listed = Persona.objects.filter(owner=OuterRef("pk"), listed=True, enabled=True)
+    users = User.objects.filter(is_active=True).filter(Exists(listed))
     if query:
         users = users.filter(
             Q(username__icontains=query) | Q(display_name__icontains=query) | Q(personas__display_name__icontains=query)
@@ -69,23 +69,15 @@ def _allowed(memory, *, asker, owner) -> bool:
 
 
 def persona_usable_memories(*, asker, owner, prompt: str, limit: int) -> list[ContextMemory]:
-    """The owner's memories the persona may use for ``asker``, most similar to ``prompt``
-    first: the top ``limit`` — or, when the persona has no more than ``limit`` usable
-    memories, all of them (ones whose embedding is still pending score 0)."""
+    """The owner's memories the persona may use for ``asker`` that are relevant to
+    ``prompt``: the top ``limit`` whose calibrated search score reaches
+    ``PICARD_SEARCH_MIN_SCORE`` (``memories.search``). None when nothing is relevant enough,
+    so the persona says it has nothing on the question instead of quoting something else.
+    The search is a read: the question is recorded once, as the persona query."""
     filters = _filters_for(asker=asker, owner=owner)
-    usable = memory_visible_qs(actor=asker, filters=filters)
-    total = usable.count()
-    if total == 0:
-        return []
-    search_limit = min(limit, total, settings.PICARD_SEARCH_MAX_LIMIT)
-    hits = memory_search(actor=asker, query=prompt, limit=search_limit, filters=filters)
-    ranked = [(h.memory, float(h.score), dict(h.sources or {})) for h in hits]
-    if total <= limit:
-        seen = {m.id for m, _, _ in ranked}
-        rest = usable.exclude(id__in=seen).select_related("owner").order_by("-created_at", "id")[: limit - len(ranked)]
-        ranked += [(m, 0.0, {}) for m in rest]
+    hits = memory_search(actor=asker, query=prompt, limit=min(limit, settings.PICARD_SEARCH_MAX_LIMIT), filters=filters)
     return [
-        ContextMemory(id=str(m.id), text=m.text, score=round(score, 4), sources=sources)
-        for m, score, sources in ranked
-        if _allowed(m, asker=asker, owner=owner)
+        ContextMemory(id=str(h.memory.id), text=h.memory.text, score=round(float(h.score), 4), sources=dict(h.sources or {}))
+        for h in hits
+        if _allowed(h.memory, asker=asker, owner=owner)
     ][:limit]

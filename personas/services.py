@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from memories.activity import activity_record
 from memories.selectors import clean_limit, user_get
-from memories.validation import clean_text
+from memories.validation import clean_text, normalize_newlines
 from personas import selectors
 from personas.llm import (
     ChatRequest,
@@ -35,7 +35,7 @@ from personas.llm import (
     llm_settings,
     resolve_model,
 )
-from personas.llm.extractive import extractive_answer
+from personas.llm.extractive import NOTHING_ON_THAT, extractive_answer
 from personas.llm.prompt import ContextMemory, build_messages, fit_to_budget, max_tokens_for
 from personas.models import AnswerLength, Persona
 from picard import ratelimit
@@ -52,7 +52,7 @@ def _clean_str(value, *, field: str, max_length: int, required: bool = False) ->
         raise ValidationError.for_field(field, "must be a string.")
     if "\x00" in value:
         raise ValidationError.for_field(field, "must not contain NUL characters.")
-    value = value.strip()
+    value = normalize_newlines(value).strip()
     if required and not value:
         raise ValidationError.for_field(field, "must not be empty.")
     if len(value) > max_length:
@@ -90,6 +90,7 @@ _CLEANERS = {
     "max_memories": lambda v: clean_limit(v, default=8, maximum=MAX_MEMORIES, field="max_memories"),
     "answer_length": lambda v: _clean_choice(v, field="answer_length", choices=AnswerLength.values),
     "enabled": lambda v: _clean_bool(v, field="enabled"),
+    "listed": lambda v: _clean_bool(v, field="listed"),
 }
 PERSONA_FIELDS = tuple(_CLEANERS)
 
@@ -241,11 +242,14 @@ def _record(prep: Prepared, answer: dict, *, cache_hit: bool, error: DomainError
 
 
 def _answer_extractive(prep: Prepared) -> dict:
-    text, quoted = extractive_answer(
-        memories=prep.context, min_score=float(llm_settings().get("extractive_min_score", 0.2)),
-        answer_length=prep.persona.answer_length,
-    )
+    text, quoted = extractive_answer(memories=prep.context, answer_length=prep.persona.answer_length)
     return _result(prep, response=text, cited=quoted, model=None, usage={})
+
+
+def _answer_nothing(prep: Prepared) -> dict:
+    """No memory reached the search threshold: the plain answer, without asking the model
+    (it could only guess, or quote something unrelated)."""
+    return _result(prep, response=NOTHING_ON_THAT, cited=[], model=None, usage={})
 
 
 def _request(prep: Prepared) -> ChatRequest:
@@ -282,6 +286,8 @@ def persona_answer(*, actor, user_id, prompt, limit: int | None = None) -> dict:
         return {**cached, "cached": True}
     if prep.mode == "extractive":
         answer = _answer_extractive(prep)
+    elif not prep.context:
+        answer = _answer_nothing(prep)
     else:
         _charge_model_call(prep)
         try:
@@ -302,7 +308,7 @@ def persona_answer_stream(*, actor, user_id, prompt, limit: int | None = None) -
     (so a door can answer them with a plain 4xx)."""
     prep = _prepare(actor=actor, user_id=user_id, prompt=prompt, limit=limit)
     cached = _cache().get(prep.cache_key)
-    if cached is None:
+    if cached is None and prep.context:
         _charge_model_call(prep)  # before the first event, so a door can answer 429 plainly
     return _stream(prep, cached)
 
@@ -315,8 +321,8 @@ def _stream(prep: Prepared, cached: dict | None) -> Iterator[tuple[str, dict]]:
         _record(prep, cached, cache_hit=True)
         yield "done", {**cached, "cached": True}
         return
-    if prep.mode == "extractive":
-        answer = _answer_extractive(prep)
+    if prep.mode == "extractive" or not prep.context:
+        answer = _answer_extractive(prep) if prep.mode == "extractive" else _answer_nothing(prep)
         yield "meta", {"memories": answer["memories"], "mode": answer["mode"], "model": None, "cached": False}
         yield "delta", {"text": answer["response"]}
     else:

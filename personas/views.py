@@ -16,6 +16,7 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from memories.markdown import render_markdown
 from memories.models import Memory
 from memories.selectors import user_get
 from personas import selectors, services
@@ -58,6 +59,7 @@ def persona_directory(request):
     entries, has_more = selectors.persona_directory(actor=request.user, query=query, limit=DIRECTORY_PAGE, offset=(page - 1) * DIRECTORY_PAGE)
     return render(request, "personas/directory.html", {
         "entries": entries, "query": query, "page": page, "has_more": has_more,
+        "own_listed": selectors.persona_get_or_default(owner=request.user).listed,
     })
 
 
@@ -131,8 +133,9 @@ async def _event_stream(events, *, actor, surface_context: CallContext):
         if item is _END:
             return
         kind, data = item
-        if kind == "done":
-            data = {**data, "cited": await sync_to_async(_cited_memories, thread_sensitive=True)(actor=actor, answer=data)}
+        if kind == "done":  # the page shows the answer's Markdown rendered (and sanitised) like a memory's
+            data = {**data, "cited": await sync_to_async(_cited_memories, thread_sensitive=True)(actor=actor, answer=data),
+                    "html": str(render_markdown(data.get("response") or ""))}
         yield _sse(kind, data)
 
 

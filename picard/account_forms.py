@@ -33,8 +33,9 @@ class RegisterForm(UserCreationForm):
 
 
 class ProfileForm(forms.ModelForm):
-    default_permission = forms.ChoiceField(
-        label="Default visibility of new memories", choices=Permission.choices, widget=forms.RadioSelect,
+    default_permission = forms.ChoiceField(  # not "shared": a default cannot say with whom
+        label="Default visibility of new memories", widget=forms.RadioSelect,
+        choices=[(value, label) for value, label in Permission.choices if value != Permission.SHARED],
     )
     default_expiry_days = forms.IntegerField(
         label="Default expiry (days)", required=False, min_value=1, max_value=36500,

@@ -17,6 +17,8 @@ class User(AbstractUser):
     default_expiry_days = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "user"
+        verbose_name_plural = "users"
         db_table = "picard_user"
 
     def __str__(self) -> str:
@@ -39,4 +41,6 @@ class RateLimitCounter(models.Model):
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = "rate-limit counter"
+        verbose_name_plural = "rate-limit counters"
         db_table = "picard_ratelimitcounter"

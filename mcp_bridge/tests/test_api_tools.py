@@ -23,6 +23,7 @@ def tool_payloads(*, own_id: str, spare_id: str, user_id: str) -> dict[str, dict
         "retrieve_memories": {},
         "query_memory": {"query": "mountain climbing", "limit": 5},
         "query_user": {"user_id": user_id, "prompt": "Which mountains has this person climbed?"},
+        "whoami": {},
         "batch_memories": {"operations": [
             {"op": "create", "data": {"text": "Batch one"}},
             {"op": "update", "data": {"memory_id": own_id, "tags": ["alps"]}},

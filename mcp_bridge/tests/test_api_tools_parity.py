@@ -8,6 +8,7 @@ import pytest
 from mcp_bridge.tools import TOOLS
 from memories.services import memory_create, memory_delete, memory_update
 from oauth.testing import call_tool
+from picard.context import call_context
 
 VOLATILE = {"id", "created_at", "updated_at", "memory_id", "cached", "usage", "elapsed_ms", "request_id", "purge_at"}
 
@@ -26,8 +27,9 @@ def direct(tool: str, actor, data: dict) -> dict:
     return entry.handler(actor, entry.input.model_validate(data))
 
 
-def test_every_tool_has_the_same_payload_over_rest_and_directly(live_server, alice, bob, token_for):
-    token = token_for(alice)["access_token"]
+def test_every_tool_has_the_same_payload_over_rest_and_directly(live_server, alice, bob, token_for, oauth_app):
+    issued = token_for(alice)
+    token = issued["access_token"]
     memory_create(actor=bob, text="Bob likes sailing on the lake", permission="public")
 
     def pair(text: str):
@@ -61,6 +63,7 @@ def test_every_tool_has_the_same_payload_over_rest_and_directly(live_server, ali
         "get_memories": {"limit": 50},
         "retrieve_memories": {"limit": 50},
         "query_memory": {"query": "tea", "limit": 10},
+        "whoami": {},
         "query_user": {"user_id": str(bob.id), "prompt": "What does Bob like to do?"},
         "memory_history": {"memory_id": str(restore_a.id)},
     }
@@ -83,7 +86,9 @@ def test_every_tool_has_the_same_payload_over_rest_and_directly(live_server, ali
             continue
         api = call_tool(live_server.url, token, name, data)
         assert api.status_code == 200, f"{name}: {api.text}"
-        via_service = direct(name, alice, data)
+        # whoami reports the connection itself: called directly, it runs as the same token would
+        with call_context(surface="api", client_id=oauth_app.client_id, scopes=frozenset(issued["scope"].split())):
+            via_service = direct(name, alice, data)
         if name == "query_user":  # a persona answer may carry per-call facts (cache flag, usage)
             assert normalize(api.json()["data"]) == normalize(via_service), name
         else:

@@ -102,6 +102,7 @@ async def _use_everything(client, bob_id: str) -> dict:
     await call("get_memories", {"tags": ["bike"]})
     await call("retrieve_memories", {})
     await call("query_memory", {"query": "bicycle colour"})
+    await call("whoami", {})
     await call("query_user", {"user_id": created["owner_id"], "prompt": "What colour is the bicycle?"})
     await call("batch_memories", {"operations": [{"op": "create", "data": {"text": "Alice rides on Sundays"}}]})
     out["memory"] = json.loads((await client.read_resource(f"memories://{memory_id}")).contents[0].text)

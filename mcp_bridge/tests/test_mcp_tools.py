@@ -72,6 +72,7 @@ def test_every_tool_and_resource_works_and_matches_its_output_schema(mcp_server_
             {"op": "create", "data": {"text": "Alice plays the cello"}},
             {"op": "delete", "data": {"memory_id": MISSING}},
         ]})
+        me = await call("whoami", {})
         asked = await call("query_user", {"user_id": str(alice.pk), "prompt": "What does Alice drink in the morning?"})
         one = await client.read_resource(f"memories://{memory_id}")
         theirs = await client.read_resource(f"users://{alice.pk}/memories")
@@ -101,6 +102,8 @@ def test_every_tool_and_resource_works_and_matches_its_output_schema(mcp_server_
     assert page["user_id"] == str(alice.pk) and memory_id in [m["id"] for m in page["memories"]]
     assert set(out["templates"]) == {"memories://{memory_id}", "users://{user_id}/memories"}
     assert f"memories://{memory_id}" in out["resources"]
+    assert out["me"]["user_id"] == str(alice.pk) and out["me"]["client_name"] == "test MCP client"
+    assert out["found"]["memories"][0]["is_mine"] is True and out["found"]["memories"][0]["owner"]["username"] == "alice"
     assert [v["version"] for v in out["history"]["versions"]] == [3, 2, 1]
     assert [v["change"] for v in out["history"]["versions"]] == ["permission", "update", "create"]
     assert {v["surface"] for v in out["history"]["versions"]} == {"mcp"}

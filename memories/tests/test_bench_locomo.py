@@ -46,13 +46,31 @@ def test_bench_loads_turns_through_services_and_scores_recall(make_user):
     assert first.metadata["session_date"] == "2023-05-08T13:56:00"
     assert loaded.questions[1].evidence == frozenset({"D2:1", "D1:2"})
     for mode in locomo.MODES:
-        result = locomo.evaluate(loaded, mode)
+        result = locomo.evaluate(loaded, mode, min_score=0.0)  # every candidate: the test embedder is not calibrated
         assert result["n"] == 2 and result["categories"][4]["n"] == 1
         assert result["recall@20"] == 1.0  # only three turns: everything is found
         assert 0 < result["mrr"] <= 1 and result["p95_ms"] >= result["p50_ms"] > 0
-    keyword = locomo.evaluate(loaded, "keyword")
+    keyword = locomo.evaluate(loaded, "keyword", min_score=0.0)
     assert keyword["categories"][4]["mrr"] == 1.0  # "adopt" ranks D1:1 first
     assert locomo.load_facts([CONVERSATION], loaded, log=lambda *_: None) == 1
+
+
+def test_bench_measures_false_alarms_mixed_users_and_fits_a_calibration(make_user):
+    other = {**CONVERSATION, "sample_id": "conv-other", "qa": [],
+             "conversation": {**CONVERSATION["conversation"], "session_1": [{"speaker": "Cy", "dia_id": "D1:1", "text": "Rain again in Leeds."}],
+                              "session_2": []}}
+    loaded = locomo.load([CONVERSATION, other], log=lambda *_: None)
+    ood = locomo.out_of_domain(loaded, "hybrid", min_score=0.0)
+    assert ood["n"] == 2 and ood["false_alarm_rate"] == 1.0  # without a threshold something always comes back
+    mixed = locomo.mixed_users(loaded, "hybrid", min_score=0.0)
+    assert mixed["default_scope_foreign_hits"] == 0 and mixed["scope_all_foreign_hits"] > 0
+    rows = locomo.collect_candidates(loaded, "hybrid")
+    assert {r["domain"] for r in rows} == {"in", "out"} and any(r["label"] for r in rows)
+    assert not any(r["label"] for r in rows if r["domain"] == "out")
+    fitted = {mode: {"weights": locomo.fit_logistic(rows, features)} for mode, features in locomo.CALIBRATION_FEATURES.items()}
+    assert len(fitted["hybrid"]["weights"]) == 4
+    sweep = locomo.threshold_sweep(rows, loaded, fitted)
+    assert sweep[0]["min_score"] == 0.0 and sweep[0]["false_alarm_rate"] == 1.0
 
 
 def test_bench_writes_only_its_own_section(tmp_path):

@@ -17,34 +17,16 @@ def _quote(text: str) -> str:
     return f"“{text}”"
 
 
-# A memory that is only semantically related must come within this fraction of the best
-# semantic match: "What instrument do you play?" quotes the cello memory (0.63), not the
-# ramen one (0.15), which is not about the question at all.
-RELATIVE_CUT = 0.5
+NOTHING_ON_THAT = "I haven't noted anything about that."
 
 
-def is_relevant(memory: ContextMemory, *, min_score: float, best_semantic: float = 0.0) -> bool:
-    """A memory answers the question if it shares a search term with it (keyword channel) or
-    its meaning is close enough (semantic cosine at least ``min_score`` and not far below the
-    best match). The ranking score alone cannot say this: hybrid scores are rank-based, so
-    the best of many unrelated memories still scores high."""
-    sources = memory.sources or {}
-    if sources.get("keyword", 0) > 0:
-        return True
-    if "semantic" in sources:
-        return sources["semantic"] >= max(min_score, best_semantic * RELATIVE_CUT)
-    return not sources and memory.score >= min_score
-
-
-def extractive_answer(*, memories: list[ContextMemory], min_score: float, answer_length: str) -> tuple[str, list[ContextMemory]]:
-    """The reply text and the memories it quotes (best first)."""
-    best = max((m.sources.get("semantic", 0.0) for m in memories), default=0.0)
-    relevant = [m for m in memories if is_relevant(m, min_score=min_score, best_semantic=best)][: QUOTES.get(answer_length, 3)]
+def extractive_answer(*, memories: list[ContextMemory], answer_length: str) -> tuple[str, list[ContextMemory]]:
+    """The reply text and the memories it quotes (best first). ``memories`` are those whose
+    calibrated search score reached the threshold (``personas.selectors``): none → the
+    plain "nothing on that" answer, never a quote of something unrelated."""
+    relevant = memories[: QUOTES.get(answer_length, 3)]
     if not relevant:
-        if memories:
-            return ("I haven't noted anything that answers that. "
-                    "(This is an automatic answer built from my saved memories; no language model is configured.)"), []
-        return ("I don't have any memories I can share yet, so I can't answer that. "
+        return (f"{NOTHING_ON_THAT} "
                 "(This is an automatic answer built from my saved memories; no language model is configured.)"), []
     lines = ["Here is what I have noted that seems related:"]
     lines += [f"- {_quote(m.text)}" for m in relevant]

@@ -6,10 +6,14 @@ default there and fail fast; locally, secrets are generated once into a git-igno
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from picard.bind import bind_host, is_loopback
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -35,7 +39,10 @@ def _local_secret(name: str) -> str:
 
 
 SECRET_KEY = _local_secret("SECRET_KEY")
-DEBUG = env.bool("DEBUG", default=not PICARD_PRODUCTION)
+# DEBUG pages (a 404 listing every URL, tracebacks) only on a loopback bind: with
+# `make run HOST=0.0.0.0` (or any non-loopback --host) DEBUG is off whatever DEBUG says.
+PICARD_BIND_HOST = bind_host(environ=os.environ, argv=sys.argv)
+DEBUG = env.bool("DEBUG", default=not PICARD_PRODUCTION) and is_loopback(PICARD_BIND_HOST)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 # The public origin of this site, e.g. https://picard.example.com — the OAuth issuer and the
 # MCP resource are derived from it, never from a request's Host header.
@@ -72,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "picard.timezones.BrowserTimeZoneMiddleware",  # times in the browser's zone (picard_tz cookie)
     "picard.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -205,8 +213,9 @@ PICARD_KEYWORD_STEMMER = env.str("PICARD_KEYWORD_STEMMER", default="english")
 PICARD_SEARCH_DEFAULT_MODE = env.str("PICARD_SEARCH_DEFAULT_MODE", default="hybrid")
 PICARD_SEARCH_HYBRID = {
     # Chosen on the LoCoMo development half (docs/benchmarks.md, section locomo).
-    # "rrf" (weighted reciprocal rank fusion) or "weighted" (weighted sum of min-max normalised scores)
-    "fusion": env.str("PICARD_SEARCH_FUSION", default="weighted"),
+    # "calibrated" (order by the calibrated score, memories.search.calibration), or the earlier
+    # orders "weighted" (weighted sum of min-max normalised scores) / "rrf" (reciprocal rank fusion)
+    "fusion": env.str("PICARD_SEARCH_FUSION", default="calibrated"),
     "k": env.int("PICARD_SEARCH_RRF_K", default=10),  # reciprocal rank fusion constant
     "semantic_weight": env.float("PICARD_SEARCH_SEMANTIC_WEIGHT", default=1.0),
     "keyword_weight": env.float("PICARD_SEARCH_KEYWORD_WEIGHT", default=2.0),
@@ -228,6 +237,9 @@ PICARD_NEAR_DUPLICATE_THRESHOLD = env.float("PICARD_NEAR_DUPLICATE_THRESHOLD", d
 PICARD_LIST_DEFAULT_LIMIT = 20
 PICARD_LIST_MAX_LIMIT = 100
 PICARD_SEARCH_MAX_LIMIT = 50
+# Search hits whose calibrated score (0-1) is below this are left out, so a question nothing
+# answers gets an empty list. Chosen on the LoCoMo development half (docs/benchmarks.md, locomo).
+PICARD_SEARCH_MIN_SCORE = env.float("PICARD_SEARCH_MIN_SCORE", default=0.008)
 # The activity log keeps entries this many days (`manage.py purge_activity`; 0 keeps everything).
 PICARD_ACTIVITY_RETENTION_DAYS = env.int("PICARD_ACTIVITY_RETENTION_DAYS", default=90)
 # Cross-user (public) search ranks exactly while a model has at most this many public rows
@@ -237,7 +249,7 @@ PICARD_SEARCH_EXACT_MAX_ROWS = env.int("PICARD_SEARCH_EXACT_MAX_ROWS", default=2
 PICARD_SEARCH_HNSW_EF_SEARCH = env.int("PICARD_SEARCH_HNSW_EF_SEARCH", default=200)
 # Keyword search over others' public memories: above this many public memories, its
 # collection statistics (count, average length) are cached per process for this long
-# instead of being counted with every query (memories.selectors.public_keyword_stats).
+# instead of being counted with every query (memories.search.public_keyword_stats).
 PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = env.int("PICARD_KEYWORD_STATS_CACHE_MIN_ROWS", default=2_000)
 PICARD_KEYWORD_STATS_CACHE_SECONDS = env.int("PICARD_KEYWORD_STATS_CACHE_SECONDS", default=60)
 
@@ -278,8 +290,6 @@ PICARD_LLM = {
     "context_tokens": env.int("PICARD_LLM_CONTEXT_TOKENS", default=2000),
     "cache_seconds": env.int("PICARD_LLM_CACHE_SECONDS", default=3600),
     "cache_alias": env.str("PICARD_LLM_CACHE_ALIAS", default="default"),
-    # Extractive mode quotes memories whose similarity is at least this.
-    "extractive_min_score": env.float("PICARD_LLM_EXTRACTIVE_MIN_SCORE", default=0.2),
     # Model calls one person may cause by asking OTHER people's personas, "N/SECONDS" (429 past
     # it; cached answers, extractive answers and owners asking their own persona are free).
     "rate": env.str("PICARD_LLM_RATE", default="60/3600"),
@@ -288,7 +298,7 @@ PICARD_LLM = {
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "oauth.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -46,23 +46,26 @@ def uvicorn_workers_of(master: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def uvicorn_with_workers(env: dict, *, workers: int = 2, timeout: float = 120):
+def uvicorn_with_workers(env: dict, *, workers: int = 2, timeout: float = 120, output=subprocess.PIPE):
     """A real ``uvicorn picard.asgi:application --workers N`` on a free loopback port: yields
     ``(process, url)`` once it answers ``/healthz`` with all its workers running. Stopped
-    with one SIGTERM to the main process (as ``docker stop`` does), which stops its workers."""
+    with one SIGTERM to the main process (as ``docker stop`` does), which stops its workers.
+    ``workers=1``: uvicorn's single process serves (no worker processes). ``output``: where
+    its log goes (a file for a noisy server: nobody reads the pipe while the test runs, and
+    a full pipe blocks every thread that logs)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--no-access-log"],
-        cwd=ROOT, env={**env, "PORT": str(port), "PICARD_PUBLIC_URL": url}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env={**env, "PORT": str(port), "PICARD_PUBLIC_URL": url}, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode(errors="replace")
+            assert process.poll() is None, process.stdout.read().decode(errors="replace") if process.stdout else "uvicorn exited"
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200 and len(uvicorn_workers_of(process.pid)) == workers:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200 and (workers == 1 or len(uvicorn_workers_of(process.pid)) == workers):
                     break
             except httpx.HTTPError:
                 pass

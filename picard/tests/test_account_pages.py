@@ -78,3 +78,11 @@ def test_home_page_for_visitors_and_redirect_for_members(client, alice):
     assert page.status_code == 200 and "Create your account" in page.content.decode()
     client.force_login(alice)
     assert client.get("/")["Location"] == "/memories/"
+
+
+def test_shared_is_not_offered_as_a_default_visibility(client, alice):
+    """A default cannot say with whom to share, and "shared" with nobody is refused."""
+    client.force_login(alice)
+    assert 'name="default_permission" value="shared"' not in client.get("/account/settings").content.decode()
+    response = client.post("/account/settings", {"display_name": "Al", "email": "alice@example.com", "default_permission": "shared"})
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()

@@ -61,7 +61,7 @@ def test_the_memory_filters_in_combination_answer(client, site_world):
                 response = client.get("/memories/?" + urlencode({"whose": whose, name: value}))
                 assert response.status_code == 200, f"{name}={value}, whose={whose} answered {response.status_code}"
     # What "everything I can see" shows is what alice may see, and nothing else.
-    response = client.get("/memories/?" + urlencode({"whose": "all", "q": "garden"}))
+    response = client.get("/memories/?" + urlencode({"whose": "all", "kw": "garden"}))
     assert response.status_code == 200
     body = response.content.decode()
     assert "Bob&#x27;s public garden diary" in body or "Bob's public garden diary" in body

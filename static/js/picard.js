@@ -3,6 +3,16 @@
   "use strict";
   function ready(fn) { if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn); }
 
+  // The browser's time zone, for the server to show times in it and to read the expiry
+  // entered as local time (picard/timezones.py). Set before the page's forms are used.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var current = (document.cookie.match(/(?:^|; )picard_tz=([^;]*)/) || [])[1];
+    if (zone && current !== encodeURIComponent(zone)) {
+      document.cookie = "picard_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (e) { /* no Intl: times stay in UTC, labelled so */ }
+
   ready(function () {
     // Mobile navigation toggle.
     var toggle = document.querySelector("[data-nav-toggle]");

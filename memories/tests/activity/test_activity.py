@@ -24,7 +24,7 @@ def test_every_write_and_search_is_logged_with_surface_and_client_but_no_text(al
         memory = services.memory_create(actor=alice, text="my secret garden is behind the oak")
         services.memory_update(actor=alice, memory_id=str(memory.id), text="my secret garden moved to the elm")
         services.memory_set_permission(actor=alice, memory_id=str(memory.id), permission="public")
-        selectors.memory_search(actor=alice, query="secret garden")
+        services.memory_query(actor=alice, query="secret garden", min_score=0.0)
         services.memory_delete(actor=alice, memory_id=str(memory.id))
     entries = list(Activity.objects.filter(actor=alice).order_by("created_at"))
     assert [e.action for e in entries] == [
@@ -55,7 +55,7 @@ def test_timeline_filters_by_action_prefix_and_surface(alice):
     with call_context(surface="web"):
         memory = services.memory_create(actor=alice, text="tea")
     with call_context(surface="api"):
-        selectors.memory_search(actor=alice, query="tea")
+        services.memory_query(actor=alice, query="tea")
         services.memory_delete(actor=alice, memory_id=str(memory.id))
     assert [e.action for e in activity_timeline(user=alice, action="memory.search").items] == ["memory.search"]
     assert len(activity_timeline(user=alice, action="memory.").items) == 3

@@ -3,7 +3,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from memories import reembed, selectors, services
+from memories import reembed, selectors, services, search
+from memories.selectors import MemoryFilters
 from memories.models import EmbeddingState, Memory
 
 pytestmark = pytest.mark.django_db
@@ -27,8 +28,12 @@ def corpus(alice, bob):
     return ids
 
 
+EVERYTHING = MemoryFilters(scope="all")
+
+
 def _search_ids(actor, query, limit=50):
-    return {h.memory.id for h in selectors.memory_search(actor=actor, query=query, limit=limit)}
+    # every candidate of everyone's public memories: this checks which vectors search uses
+    return {h.memory.id for h in search.memory_search(actor=actor, query=query, limit=limit, filters=EVERYTHING, min_score=0.0)}
 
 
 def test_switch_keeps_search_on_old_vectors_then_switches_atomically(corpus, alice, bob):
@@ -51,7 +56,7 @@ def test_switch_keeps_search_on_old_vectors_then_switches_atomically(corpus, ali
     assert {(m.embedding_model, len(m.embedding), m.embedding_next_model) for m in rows} == {("hash:128", 128, None)}
     assert _search_ids(alice, "topic3 harbour") == before | {during.id}
     # Semantic search, whose model choice is cached per process, follows the switch at once.
-    semantic = selectors.memory_search(actor=alice, query="topic3 harbour", limit=50, mode="semantic")
+    semantic = search.memory_search(actor=alice, query="topic3 harbour", limit=50, mode="semantic", filters=EVERYTHING, min_score=0.0)
     assert {h.memory.id for h in semantic} == before | {during.id}
     assert "configuration names hash:256" in output
 

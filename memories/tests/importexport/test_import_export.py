@@ -176,3 +176,19 @@ def test_kill_minus_9_mid_import_never_half_writes_and_resume_finishes(alice):
     texts = sorted(Memory.objects.filter(owner=alice).values_list("text_encrypted", flat=True))
     assert len(texts) == 60
     assert sorted(m.text for m in Memory.objects.filter(owner=alice)) == sorted(f"row {i}" for i in range(60))
+
+
+def test_import_row_shared_with_nobody_is_an_invalid_row(settings, alice, bob):
+    settings.PICARD_IMPORT_INLINE = True
+    raw = "\n".join(json.dumps(r) for r in [
+        {"text": "nobody", "permission": "shared"},
+        {"text": "empty lists", "permission": "shared", "shared_with": {"users": [], "groups": []}},
+        {"text": "with bob", "permission": "shared", "shared_with": {"users": ["bob"]}},
+    ]).encode()
+    job, plans = importexport.import_job_create(actor=alice, filename="x.jsonl", raw=raw)
+    assert [p.error is not None for p in plans] == [True, True, False]
+    assert "at least one user or group" in plans[0].error
+    importexport.import_job_start(actor=alice, job_id=job.id)
+    job = importexport.import_job_run(job_id=job.id)
+    assert (job.created_count, job.failed_count) == (1, 2)
+    assert [m.text for m in Memory.objects.filter(owner=alice)] == ["with bob"]

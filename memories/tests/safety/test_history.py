@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 
 from mcp_bridge.tools import TOOLS
-from memories import selectors, services
-from memories.models import MemoryVersion
+from memories import search, selectors, services
+from memories.models import Activity, MemoryShare, MemoryVersion
 from picard.context import call_context
 from picard.exceptions import NotFound, PermissionDenied
 
@@ -56,7 +56,7 @@ def test_restore_a_version_writes_it_back_as_a_new_version_and_keeps_everything(
     restored = _call("restore_memory", alice, {"memory_id": str(memory.id), "version": 1})
     assert restored["text"] == "tea with milk" and restored["tags"] == ["drinks"] and restored["version"] == 4
     assert restored["permission"] == "shared" and restored["shared_with"]["users"] == [str(bob.id)]
-    assert [h.memory.id for h in selectors.memory_search(actor=alice, query="milk", mode="keyword")] == [memory.id]
+    assert [h.memory.id for h in search.memory_search(actor=alice, query="milk", mode="keyword", min_score=0.0)] == [memory.id]
     _, versions = selectors.memory_history(actor=alice, memory_id=memory.id)
     assert [(v.version, v.change, v.text) for v in versions] == [
         (4, "restore", "tea with milk"), (3, "permission", "tea without milk"),
@@ -64,6 +64,30 @@ def test_restore_a_version_writes_it_back_as_a_new_version_and_keeps_everything(
     ]
     with pytest.raises(NotFound, match="no version 9"):
         services.memory_restore(actor=alice, memory_id=memory.id, version=9)
+
+
+def test_restoring_a_shared_version_whose_people_are_all_gone_brings_it_back_private_with_a_note(alice, bob, carol):
+    """A shared version names users (and groups) that may have been deactivated since. With
+    nobody left it would be "shared with nobody", which no door may write: it comes back
+    private, the answer says why, and the history and activity record it."""
+    memory = services.memory_create(actor=alice, text="the spare key is in the shed", permission="shared", shared_with=["bob"])
+    services.memory_set_permission(actor=alice, memory_id=memory.id, permission="private")
+    bob.is_active = False
+    bob.save(update_fields=["is_active"])
+    restored = _call("restore_memory", alice, {"memory_id": str(memory.id), "version": 1})
+    assert restored["permission"] == "private" and restored["version"] == 3
+    assert "no longer there" in restored["note"] and "restored as private" in restored["note"]
+    assert not restored.get("shared_with")
+    assert not MemoryShare.objects.filter(memory_id=memory.id).exists()
+    _, versions = selectors.memory_history(actor=alice, memory_id=memory.id)
+    assert (versions[0].version, versions[0].change, versions[0].permission) == (3, "restore", "private")
+    entry = Activity.objects.filter(action="memory.restore_version").get()
+    assert entry.details == {"version": 1, "permission_fallback": "private"}
+    # With somebody left, the version comes back shared with them, and there is no note.
+    services.memory_set_permission(actor=alice, memory_id=memory.id, permission="shared", shared_with=["carol"])
+    services.memory_set_permission(actor=alice, memory_id=memory.id, permission="private")
+    again = _call("restore_memory", alice, {"memory_id": str(memory.id), "version": 4})
+    assert again["permission"] == "shared" and again["shared_with"]["users"] == [str(carol.id)] and "note" not in again
 
 
 def test_history_is_visible_to_whoever_may_see_the_memory_now_and_to_nobody_else(alice, bob, carol):

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from mcp_bridge.tools import TOOLS
-from memories import importexport, selectors, services
+from memories import importexport, keywords, search, selectors, services
 from memories.models import Activity, KeywordDocument, KeywordPosting, Memory, MemoryShare, MemoryVersion
-from memories.selectors import MemoryFilters
+from memories.selectors import SCOPES, MemoryFilters
 from picard.exceptions import NotFound, PermissionDenied, ValidationError
 
 
@@ -27,9 +27,12 @@ def _every_read(actor, *, query: str) -> set:
     found = set()
     found |= {m.id for m in selectors.memory_list(actor=actor, limit=100).items}
     found |= {m.id for m in selectors.memory_list(actor=actor, filters=MemoryFilters(expired="all"), limit=100).items}
-    for mode in ("semantic", "keyword", "hybrid"):
-        found |= {h.memory.id for h in selectors.memory_search(actor=actor, query=query, mode=mode)}
-        found |= {h.memory.id for h in selectors.memory_search(actor=actor, query=query, mode=mode, filters=MemoryFilters(permission="public"))}
+    for mode in search.SEARCH_MODES:
+        for scope in SCOPES:
+            found |= {h.memory.id for h in search.memory_search(actor=actor, query=query, mode=mode, min_score=0.0,
+                                                                filters=MemoryFilters(scope=scope))}
+        found |= {h.memory.id for h in search.memory_search(actor=actor, query=query, mode=mode, min_score=0.0,
+                                                            filters=MemoryFilters(permission="public", scope="all"))}
     found |= set(selectors.memory_visible_qs(actor=actor).values_list("id", flat=True))
     return found
 
@@ -61,7 +64,75 @@ def test_a_trashed_memory_is_gone_from_every_read_for_everyone_and_comes_back_on
     restored = _call("restore_memory", alice, {"memory_id": str(public.id)})
     assert restored["text"] == "the lighthouse on the island is red" and restored["version"] == 1
     assert public.id in _every_read(carol, query="lighthouse")
-    assert {h.memory.id for h in selectors.memory_search(actor=carol, query="island", mode="keyword")} == {public.id}
+    assert {h.memory.id for h in search.memory_search(actor=carol, query="island", mode="keyword", min_score=0.0, filters=MemoryFilters(scope="all"))} == {public.id}
+
+
+def _query_memory_ids(actor, *, query: str, scope: str, mode: str, **filters) -> set[str]:
+    answer = _call("query_memory", actor, {"query": query, "scope": scope, "mode": mode, "min_score": 0, "limit": 50, **filters})
+    return {m["id"] for m in answer["memories"]}
+
+
+@pytest.mark.parametrize("filtered", [False, True], ids=["unfiltered", "tag-filtered"])
+def test_query_memory_never_returns_a_trashed_memory_in_any_scope_or_mode(alice, bob, carol, filtered):
+    """query_memory under each scope (mine / mine_and_shared / all) and each mode: a trashed
+    memory (own, shared with the asker, or someone's public one) is in no answer, while the
+    same kinds of memory that are not trashed still are. Unfiltered searches use the
+    visibility rule's SQL form, a tag filter its ORM form: both must leave the trash out."""
+    tags = ["beacon"]
+    kept = {
+        "alice_private": services.memory_create(actor=alice, text="lighthouse lamp oil kept", tags=tags),
+        "alice_public": services.memory_create(actor=alice, text="lighthouse tours kept", permission="public", tags=tags),
+        "alice_shared": services.memory_create(actor=alice, text="lighthouse key kept", permission="shared", shared_with=["bob"], tags=tags),
+        "bob_private": services.memory_create(actor=bob, text="lighthouse visit kept", tags=tags),
+    }
+    trashed = {
+        "alice_private": services.memory_create(actor=alice, text="lighthouse lamp oil binned", tags=tags),
+        "alice_public": services.memory_create(actor=alice, text="lighthouse tours binned", permission="public", tags=tags),
+        "alice_shared": services.memory_create(actor=alice, text="lighthouse key binned", permission="shared", shared_with=["bob"], tags=tags),
+        "bob_private": services.memory_create(actor=bob, text="lighthouse visit binned", tags=tags),
+    }
+    # Who reaches which memory in which scope (when nothing is trashed).
+    reach = {
+        (alice, "mine"): {"alice_private", "alice_public", "alice_shared"},
+        (alice, "mine_and_shared"): {"alice_private", "alice_public", "alice_shared"},
+        (alice, "all"): {"alice_private", "alice_public", "alice_shared"},
+        (bob, "mine"): {"bob_private"},
+        (bob, "mine_and_shared"): {"bob_private", "alice_shared"},
+        (bob, "all"): {"bob_private", "alice_shared", "alice_public"},
+        (carol, "mine"): set(),
+        (carol, "mine_and_shared"): set(),
+        (carol, "all"): {"alice_public"},
+    }
+    extra = {"tags": tags} if filtered else {}
+    for memory in trashed.values():
+        services.memory_delete(actor=memory.owner, memory_id=memory.id)
+    trashed_ids = {str(m.id) for m in trashed.values()}
+    for (actor, scope), names in reach.items():
+        for mode in search.SEARCH_MODES:
+            found = _query_memory_ids(actor, query="lighthouse", scope=scope, mode=mode, **extra)
+            assert not found & trashed_ids, (actor.username, scope, mode)
+            assert found == {str(kept[name].id) for name in names}, (actor.username, scope, mode)
+    # And back on restore, in the same scopes as before.
+    for memory in trashed.values():
+        services.memory_restore(actor=memory.owner, memory_id=memory.id)
+    for (actor, scope), names in reach.items():
+        for mode in search.SEARCH_MODES:
+            found = _query_memory_ids(actor, query="lighthouse", scope=scope, mode=mode, **extra)
+            assert found == {str(m[name].id) for m in (kept, trashed) for name in names}, (actor.username, scope, mode)
+
+
+def test_public_keyword_statistics_leave_trashed_memories_out(alice, bob, settings):
+    """The keyword channel's cached collection statistics for others' public memories count
+    only memories that are not in the trash (a trashed memory must not weigh on a score)."""
+    settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = 2
+    settings.PICARD_KEYWORD_STATS_CACHE_SECONDS = 0
+    memories = [services.memory_create(actor=alice, text=f"harbour note number {n}", permission="public") for n in range(5)]
+    key_id = keywords.key_id()
+    assert search.public_keyword_stats(key_id=key_id)[0] == 5
+    services.memory_trash_many(actor=alice, memory_ids=[m.id for m in memories[:2]])
+    assert search.public_keyword_stats(key_id=key_id)[0] == 3
+    services.memory_trash_many(actor=alice, memory_ids=[memories[2].id])
+    assert search.public_keyword_stats(key_id=key_id) is None  # 2 left: counted exactly with each query
 
 
 def test_trashed_public_memory_leaves_the_public_keyword_index_read_from_postings_alone(alice, bob, settings):
@@ -71,12 +142,12 @@ def test_trashed_public_memory_leaves_the_public_keyword_index_read_from_posting
     settings.PICARD_KEYWORD_STATS_CACHE_SECONDS = 0
     memory = services.memory_create(actor=alice, text="zanzibar spice market", permission="public")
     services.memory_create(actor=alice, text="another public note", permission="public")
-    assert [h.memory.id for h in selectors.memory_search(actor=bob, query="zanzibar", mode="keyword")] == [memory.id]
+    assert [h.memory.id for h in search.memory_search(actor=bob, query="zanzibar", mode="keyword", min_score=0.0, filters=MemoryFilters(scope="all"))] == [memory.id]
     services.memory_delete(actor=alice, memory_id=memory.id)
     assert not KeywordPosting.objects.filter(memory_id=memory.id, public=True).exists()
-    assert selectors.memory_search(actor=bob, query="zanzibar", mode="keyword") == []
+    assert search.memory_search(actor=bob, query="zanzibar", mode="keyword", min_score=0.0, filters=MemoryFilters(scope="all")) == []
     services.memory_restore(actor=alice, memory_id=memory.id)
-    assert [h.memory.id for h in selectors.memory_search(actor=bob, query="zanzibar", mode="keyword")] == [memory.id]
+    assert [h.memory.id for h in search.memory_search(actor=bob, query="zanzibar", mode="keyword", min_score=0.0, filters=MemoryFilters(scope="all"))] == [memory.id]
 
 
 def test_only_the_owner_can_trash_or_restore_and_others_see_not_found(alice, bob):

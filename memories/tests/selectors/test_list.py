@@ -146,8 +146,11 @@ def test_permission_and_owner_filters(alice, bob):
     def texts(**kw):
         return sorted(_texts(selectors.memory_list(actor=alice, filters=MemoryFilters(**kw))))
 
-    assert texts() == ["a private", "a public", "b public", "b shared"]
-    assert texts(permission="public") == ["a public", "b public"]
+    assert texts(scope="all") == ["a private", "a public", "b public", "b shared"]
+    assert texts() == ["a private", "a public", "b shared"]  # default scope: no one else's public memories
+    assert texts(scope="mine") == ["a private", "a public"]
+    assert texts(permission="public", scope="all") == ["a public", "b public"]
+    assert texts(permission="public") == ["a public"]
     assert texts(permission="private") == ["a private"]
     assert texts(permission="shared") == ["b shared"]
     assert texts(owner_id=alice.pk) == ["a private", "a public"]
@@ -176,7 +179,7 @@ def test_pages_interleave_own_shared_and_public_in_order(alice, bob, make_user, 
     expected.sort(key=lambda m: (getattr(Memory.objects.get(id=m.id), column), m.id), reverse=descending)
     seen, cursor = [], None
     while True:
-        page = selectors.memory_list(actor=alice, sort=sort, limit=4, cursor=cursor)
+        page = selectors.memory_list(actor=alice, sort=sort, limit=4, cursor=cursor, filters=MemoryFilters(scope="all"))
         assert len(page.items) <= 4
         seen += [m.id for m in page.items]
         cursor = page.next_cursor
@@ -195,6 +198,10 @@ def test_filters_from_raw_input(alice):
     assert f.created_after == T0
     assert f.updated_before == datetime(2026, 1, 31, 23, tzinfo=dt_timezone.utc)
     assert f.expired == "all"
+    assert f.scope is None and f.scope_for(alice) == "mine_and_shared"  # user_id names the caller
+    assert MemoryFilters.from_input({"scope": "mine"}).scope == "mine"
+    with pytest.raises(ValidationError, match="scope"):
+        MemoryFilters.from_input({"scope": "everyone"})
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from mcp_bridge.tools import TOOLS
-from memories import keywords, selectors, services
+from memories import keywords, selectors, services, search
 from memories.models import MemoryShare
 from memories.selectors import MemoryFilters
 from picard.context import call_context
 
 pytestmark = pytest.mark.django_db
+EVERYTHING = MemoryFilters(scope="all")  # these tests search others' public memories
 
 TEXTS = [
     "my sister lives in Lisbon and loves sailing",
@@ -39,13 +40,13 @@ def cached_stats(settings):
     """The cached-statistics path for any collection size, starting from an empty cache."""
     settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = 0
     settings.PICARD_KEYWORD_STATS_CACHE_SECONDS = 60
-    selectors._public_stats.clear()
+    search.keyword.public_stats_clear()
     yield
-    selectors._public_stats.clear()
+    search.keyword.public_stats_clear()
 
 
 def _keyword(actor, query: str):
-    return [(hit.memory.id, hit.score) for hit in selectors.memory_search(actor=actor, query=query, mode="keyword", limit=20)]
+    return [(hit.memory.id, hit.score) for hit in search.memory_search(actor=actor, query=query, mode="keyword", limit=20, filters=EVERYTHING, min_score=0.0)]
 
 
 @pytest.mark.parametrize("query", ["sister in Lisbon", "espresso", "sailing harbour", "lighthouse novel"])
@@ -53,11 +54,11 @@ def test_cached_public_statistics_rank_like_counting_them_per_query(public_corpu
     settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = 10**9  # count with every query
     exact = _keyword(public_corpus, query)
     settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = 0
-    selectors._public_stats.clear()
+    search.keyword.public_stats_clear()
     try:
         cached = _keyword(public_corpus, query)
     finally:
-        selectors._public_stats.clear()
+        search.keyword.public_stats_clear()
     assert exact, "the query must find something"
     assert [memory_id for memory_id, _ in cached] == [memory_id for memory_id, _ in exact]
     assert [score for _, score in cached] == pytest.approx([score for _, score in exact], rel=1e-6)
@@ -73,26 +74,26 @@ def test_a_new_public_memory_is_found_at_once_while_statistics_are_cached(public
 
 def test_public_statistics_are_counted_once_then_reused(public_corpus, bob, cached_stats):
     key_id = keywords.key_id()
-    first = selectors.public_keyword_stats(key_id=key_id)
+    first = search.public_keyword_stats(key_id=key_id)
     assert first is not None and first[0] == len(TEXTS)
     services.memory_create(actor=bob, text="one more public memory", permission="public")
     with CaptureQueriesContext(connection) as queries:
-        assert selectors.public_keyword_stats(key_id=key_id) == first
+        assert search.public_keyword_stats(key_id=key_id) == first
     assert len(queries) == 0
-    selectors._public_stats.clear()  # what the end of the cache period does
-    assert selectors.public_keyword_stats(key_id=key_id)[0] == len(TEXTS) + 1
+    search.keyword.public_stats_clear()  # what the end of the cache period does
+    assert search.public_keyword_stats(key_id=key_id)[0] == len(TEXTS) + 1
 
 
 def test_small_public_collections_are_counted_with_every_query(public_corpus, settings):
     settings.PICARD_KEYWORD_STATS_CACHE_MIN_ROWS = 2_000
-    selectors._public_stats.clear()
-    assert selectors.public_keyword_stats(key_id=keywords.key_id()) is None
-    assert selectors._public_stats == {}
+    search.keyword.public_stats_clear()
+    assert search.public_keyword_stats(key_id=keywords.key_id()) is None
+    assert search.keyword._public_stats == {}
 
 
 def test_filters_on_public_memories_still_rank_within_the_filtered_memories(public_corpus, bob, cached_stats):
     tagged = services.memory_create(actor=bob, text="espresso tasting notes", permission="public", tags=["coffee"])
-    hits = selectors.memory_search(actor=public_corpus, query="espresso", mode="keyword", filters=MemoryFilters(tags=("coffee",)))
+    hits = search.memory_search(actor=public_corpus, query="espresso", mode="keyword", filters=MemoryFilters(tags=("coffee",), scope="all"), min_score=0.0)
     assert [hit.memory.id for hit in hits] == [tagged.id]
 
 
@@ -104,9 +105,9 @@ def test_memories_shared_through_a_group_are_found(public_corpus, bob):
     memory = services.memory_create(actor=bob, text="team offsite in Porto", permission="shared",
                                     shared_with={"groups": ["team"]})
     assert MemoryShare.objects.filter(memory=memory, group=team).exists()
-    assert memory.id in [hit.memory.id for hit in selectors.memory_search(actor=public_corpus, query="offsite Porto")]
+    assert memory.id in [hit.memory.id for hit in search.memory_search(actor=public_corpus, query="offsite Porto")]
     public_corpus.groups.remove(team)
-    assert memory.id not in [hit.memory.id for hit in selectors.memory_search(actor=public_corpus, query="offsite Porto")]
+    assert memory.id not in [hit.memory.id for hit in search.memory_search(actor=public_corpus, query="offsite Porto")]
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
@@ -117,7 +118,7 @@ def test_query_memory_runs_a_bounded_number_of_sql_queries(public_corpus, bob, c
         services.memory_create(actor=bob, text=f"espresso note {i}", permission="public")
         services.memory_create(actor=public_corpus, text=f"my espresso note {i}")
     tool = TOOLS["query_memory"]
-    data = tool.input.model_validate({"query": "espresso note", "mode": mode, "limit": 20})
+    data = tool.input.model_validate({"query": "espresso note", "mode": mode, "limit": 20, "scope": "all", "min_score": 0})
     with call_context(surface="api"):
         tool.handler(public_corpus, data)  # warms the statistics cache
         with CaptureQueriesContext(connection) as queries:
@@ -173,7 +174,7 @@ def test_an_edited_public_memory_is_found_by_its_new_words_only(public_corpus, b
 
 def test_the_askers_own_public_memories_are_ranked_once(public_corpus, cached_stats):
     own = services.memory_create(actor=public_corpus, text="my zeppelin model kit", permission="public")
-    hits = selectors.memory_search(actor=public_corpus, query="zeppelin", mode="keyword")
+    hits = search.memory_search(actor=public_corpus, query="zeppelin", mode="keyword", filters=EVERYTHING, min_score=0.0)
     assert [hit.memory.id for hit in hits] == [own.id]
 
 
@@ -184,7 +185,7 @@ def test_hits_are_loaded_like_the_orm_would_with_their_owners_and_without_vector
 
     tagged = services.memory_create(actor=bob, text="espresso tasting notes", permission="public", tags=["coffee"],
                                     metadata={"place": "Porto", "rating": 4})
-    [hit] = [h for h in selectors.memory_search(actor=public_corpus, query="espresso tasting", mode="keyword") if h.memory.id == tagged.id]
+    [hit] = [h for h in search.memory_search(actor=public_corpus, query="espresso tasting", mode="keyword", filters=EVERYTHING, min_score=0.0) if h.memory.id == tagged.id]
     expected = Memory.objects.get(pk=tagged.pk)
     for field in Memory._meta.concrete_fields:
         if field.name not in ("embedding", "embedding_next"):

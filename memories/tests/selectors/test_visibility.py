@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Group
 from django.utils import timezone
 
-from memories import selectors, services
+from memories import selectors, services, search
 from memories.models import Memory
 from picard.exceptions import NotFound
 
@@ -55,6 +55,14 @@ EXPECTED = {
     "dave": {"public", "shared_team"},
     "carol": {"public"},
 }
+# The default scope (mine_and_shared): others' public memories only when asked for.
+EXPECTED_BY_DEFAULT = {
+    "alice": EXPECTED["alice"],
+    "bob": {"shared_bob"},
+    "dave": {"shared_team"},
+    "carol": set(),
+}
+ALL = selectors.MemoryFilters(scope="all")
 
 
 def _names(world, ids) -> set[str]:
@@ -64,8 +72,10 @@ def _names(world, ids) -> set[str]:
 
 @pytest.mark.parametrize("who", sorted(EXPECTED))
 def test_list_shows_exactly_what_the_rule_allows(world, who):
-    page = selectors.memory_list(actor=world[who], limit=100)
+    page = selectors.memory_list(actor=world[who], limit=100, filters=ALL)
     assert _names(world, [m.id for m in page.items]) == EXPECTED[who]
+    by_default = selectors.memory_list(actor=world[who], limit=100)
+    assert _names(world, [m.id for m in by_default.items]) == EXPECTED_BY_DEFAULT[who]
 
 
 @pytest.mark.parametrize("who", sorted(EXPECTED))
@@ -82,8 +92,12 @@ def test_get_allows_visible_and_hides_the_rest_as_not_found(world, who):
 @pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
 @pytest.mark.parametrize("who", sorted(EXPECTED))
 def test_search_finds_exactly_what_the_rule_allows(world, who, mode):
-    hits = selectors.memory_search(actor=world[who], query="zebra", limit=50, mode=mode)
+    hits = search.memory_search(actor=world[who], query="zebra", limit=50, mode=mode, filters=ALL, min_score=0.0)
     assert _names(world, [h.memory.id for h in hits]) == EXPECTED[who]
+    by_default = search.memory_search(actor=world[who], query="zebra", limit=50, mode=mode, min_score=0.0)
+    assert _names(world, [h.memory.id for h in by_default]) == EXPECTED_BY_DEFAULT[who]
+    mine = search.memory_search(actor=world[who], query="zebra", limit=50, mode=mode, min_score=0.0, filters=selectors.MemoryFilters(scope="mine"))
+    assert {h.memory.owner_id for h in mine} <= {world[who].pk}
 
 
 @pytest.mark.parametrize("who", sorted(EXPECTED))
@@ -142,11 +156,11 @@ def test_only_the_owner_sees_expired_memories_and_only_when_asking(world):
             selectors.memory_get_for_actor(actor=bob, memory_id=memory.id, include_expired=True)
     # Others asking for expired memories get none, and "all" adds nothing expired for them.
     assert selectors.memory_list(actor=bob, filters=selectors.MemoryFilters(expired="expired")).items == []
-    bob_all = selectors.memory_list(actor=bob, filters=selectors.MemoryFilters(expired="all"), limit=100)
+    bob_all = selectors.memory_list(actor=bob, filters=selectors.MemoryFilters(expired="all", scope="all"), limit=100)
     assert _names(world, [m.id for m in bob_all.items]) == EXPECTED["bob"]
     # Search never returns expired memories, even to the owner.
     for mode in ("semantic", "keyword", "hybrid"):
-        hits = selectors.memory_search(actor=alice, query="zebra expired", limit=50, mode=mode)
+        hits = search.memory_search(actor=alice, query="zebra expired", limit=50, mode=mode, min_score=0.0)
         assert not _names(world, [h.memory.id for h in hits]) & expired
 
 
@@ -165,10 +179,10 @@ def test_leaving_the_group_or_being_unshared_revokes_access(world):
 def test_making_a_memory_private_hides_it_from_search_of_others(world):
     carol, alice = world["carol"], world["alice"]
     public = world["memories"]["public"]
-    assert public.id in [h.memory.id for h in selectors.memory_search(actor=carol, query="zebra public", limit=5)]
+    assert public.id in [h.memory.id for h in search.memory_search(actor=carol, query="zebra public", limit=5, filters=ALL, min_score=0.0)]
     services.memory_set_permission(actor=alice, memory_id=public.id, permission="private")
     for mode in ("semantic", "keyword", "hybrid"):
-        hits = selectors.memory_search(actor=carol, query="zebra public", limit=5, mode=mode)
+        hits = search.memory_search(actor=carol, query="zebra public", limit=5, mode=mode, filters=ALL, min_score=0.0)
         assert public.id not in [h.memory.id for h in hits]
 
 

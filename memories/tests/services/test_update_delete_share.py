@@ -91,9 +91,9 @@ def test_reshare_without_a_list_keeps_the_existing_grants(alice, bob):
     memory = services.memory_create(actor=alice, text="x", permission="shared", shared_with=["bob"])
     services.memory_set_permission(actor=alice, memory_id=memory.id, permission="shared")
     assert selectors.memory_get_for_actor(actor=bob, memory_id=memory.id)
-    services.memory_set_permission(actor=alice, memory_id=memory.id, permission="shared", shared_with=[])
-    with pytest.raises(NotFound):
-        selectors.memory_get_for_actor(actor=bob, memory_id=memory.id)
+    with pytest.raises(ValidationError, match="at least one user or group"):  # an empty list would share with nobody
+        services.memory_set_permission(actor=alice, memory_id=memory.id, permission="shared", shared_with=[])
+    assert selectors.memory_get_for_actor(actor=bob, memory_id=memory.id)
 
 
 @pytest.mark.parametrize(
@@ -138,3 +138,38 @@ def test_permission_change_respects_expected_version(alice):
         services.memory_set_permission(actor=alice, memory_id=memory.id, permission="public", expected_version=7)
     assert exc.value.details == {"current_version": 1}
     assert Memory.objects.get(id=memory.id).permission == "private"
+
+
+@pytest.mark.parametrize("shared_with", [None, [], {"users": [], "groups": []}, ["alice"]], ids=["none", "empty-list", "empty-dict", "only-yourself"])
+def test_shared_with_nobody_is_refused_on_create(alice, shared_with):
+    with pytest.raises(ValidationError, match="at least one user or group") as exc:
+        services.memory_create(actor=alice, text="x", permission="shared", shared_with=shared_with)
+    assert exc.value.details["field"] == "shared_with"
+    assert not Memory.objects.exists()
+
+
+def test_making_a_private_memory_shared_needs_somebody(alice, bob):
+    memory = services.memory_create(actor=alice, text="x")
+    for shared_with in (None, [], ["alice"]):
+        with pytest.raises(ValidationError, match="at least one user or group"):
+            services.memory_set_permission(actor=alice, memory_id=memory.id, permission="shared", shared_with=shared_with)
+    fresh = Memory.objects.get(id=memory.id)
+    assert (fresh.permission, fresh.version) == ("private", 1)
+    services.memory_set_permission(actor=alice, memory_id=memory.id, permission="shared", shared_with=["bob"])
+    assert selectors.memory_get_for_actor(actor=bob, memory_id=memory.id)
+
+
+def test_a_group_counts_as_somebody(alice, bob):
+    team = Group.objects.create(name="team")
+    bob.groups.add(team)
+    memory = services.memory_create(actor=alice, text="x", permission="shared", shared_with={"groups": ["team"]})
+    assert selectors.memory_get_for_actor(actor=bob, memory_id=memory.id)
+
+
+def test_a_shared_default_visibility_makes_memories_without_a_share_list_private(alice, bob):
+    """Set before "shared with nobody" was refused: it cannot say with whom, so a memory that
+    names no permission and no one to share with is private, not refused."""
+    alice.default_permission = "shared"
+    alice.save()
+    assert services.memory_create(actor=alice, text="x").permission == "private"
+    assert services.memory_create(actor=alice, text="y", shared_with=["bob"]).permission == "shared"

@@ -1,5 +1,6 @@
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.contrib.auth.models import Group
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from memories import services
 from memories.models import Activity, Memory
+from personas.services import persona_update
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +106,7 @@ def test_search_keyword_tag_and_date_filters(client, alice):
     client.force_login(alice)
     html = client.get("/memories/?q=flight+to+Lisbon").content.decode()
     assert "Results for “flight to Lisbon”" in html and html.index("Lisbon") < html.index("oat milk") if "oat milk" in html else True
-    assert "match " in html
+    assert "relevance " in html
     html = client.get("/memories/?q=oat&mode=keyword").content.decode()
     assert "oat milk" in html and "Lisbon" not in html
     assert client.get("/memories/?q=oat&mode=telepathy").status_code == 400
@@ -172,6 +174,23 @@ def test_edit_with_stale_version_reports_a_conflict(client, alice):
     assert mine.status_code == 302 and Memory.objects.get(id=memory.id).text == "v3"
 
 
+def test_keep_mine_on_the_conflict_screen_reads_the_expiry_in_the_zone_it_was_typed_in(client, alice):
+    """The conflict screen re-posts the typed expiry: it carries the zone the edit form was
+    shown in too, so "Keep mine" stores the moment the person meant (09:00 Tokyo = 00:00 UTC)."""
+    memory = services.memory_create(actor=alice, text="v1")
+    services.memory_update(actor=alice, memory_id=memory.id, text="v2 from elsewhere")
+    client.force_login(alice)
+    stale = {**_form(text="v3", expires_at="2031-01-01T09:00"), "time_zone": "Asia/Tokyo", "version": 1}
+    page = client.post(f"/memories/{memory.id}/edit", stale).content.decode()
+    mine_form = page[page.index("data-mine"):page.index('value="mine"')]
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', mine_form))
+    assert fields["time_zone"] == "Asia/Tokyo" and fields["expires_at"] == "2031-01-01T09:00"
+    kept = client.post(f"/memories/{memory.id}/edit", {**fields, "resolution": "mine"})
+    assert kept.status_code == 302
+    saved = Memory.objects.get(id=memory.id)
+    assert saved.text == "v3" and saved.expires_at == datetime(2031, 1, 1, 0, 0, tzinfo=dt_timezone.utc)
+
+
 def test_delete_asks_for_confirmation(client, alice):
     memory = services.memory_create(actor=alice, text="to be deleted")
     client.force_login(alice)
@@ -208,11 +227,37 @@ def test_bulk_permission_tag_and_delete(client, alice, bob):
     assert garbage.status_code == 200
 
 
+def _suggested(client, q: str) -> list[str]:
+    return [u["username"] for u in client.get(f"/memories/users/lookup?q={q}").json()["users"]]
+
+
 def test_user_lookup_for_the_share_picker(client, alice, bob):
+    services.memory_create(actor=alice, text="x", permission="shared", shared_with=["bob"])
     client.force_login(alice)
     assert client.get("/memories/users/lookup?q=b").json() == {"users": []}
-    assert client.get("/memories/users/lookup?q=bo").json()["users"][0]["username"] == "bob"
-    assert client.get("/memories/users/lookup?q=al").json() == {"users": []}  # not yourself
+    assert _suggested(client, "bo") == ["bob"]
+    assert _suggested(client, "al") == []  # not yourself
+
+
+def test_user_lookup_does_not_enumerate_users_who_share_nothing_with_you(client, alice, bob, carol, make_user):
+    """A prefix search used to list every account ("a", "b", … → all usernames). It now
+    suggests only people you share something with: a memory either way, a group, or a persona
+    they chose to list in the directory."""
+    strangers = [make_user(f"zed{i}") for i in range(3)]
+    client.force_login(alice)
+    for q in ("bo", "ca", "ze", "zed0"):
+        assert _suggested(client, q) == [], q
+    services.memory_create(actor=alice, text="for bob", permission="shared", shared_with=["bob"])   # alice → bob
+    services.memory_create(actor=carol, text="for alice", permission="shared", shared_with=["alice"])  # carol → alice
+    team = Group.objects.create(name="team")
+    team.user_set.add(alice, strangers[0])
+    persona_update(actor=strangers[1], listed=True)
+    assert _suggested(client, "bo") == ["bob"]
+    assert _suggested(client, "ca") == ["carol"]
+    assert _suggested(client, "ze") == ["zed0", "zed1"]  # zed2 shares nothing with alice
+    client.force_login(strangers[2])
+    assert _suggested(client, "ze") == ["zed1"]  # only the listed persona
+    assert _suggested(client, "al") == _suggested(client, "bo") == []
 
 
 def test_activity_timeline_and_admin_overview(client, alice, make_user):
@@ -270,5 +315,6 @@ def test_search_box_can_search_by_exact_words_only(client, alice):
     html = client.get("/memories/?q=Wojciechowski&mode=keyword").content.decode()
     assert "Wojciechowski" in html and "oat milk" not in html
     html = client.get("/memories/?q=Wojciechowski&mode=semantic").content.decode()
-    assert "Wojciechowski" in html and "oat milk" in html  # by meaning, everything is somewhat similar
+    # by meaning only what is close enough to count (the calibrated threshold): not the oat milk
+    assert "Wojciechowski" in html and "oat milk" not in html
     assert client.get("/memories/?q=x&mode=fuzzy").status_code == 400

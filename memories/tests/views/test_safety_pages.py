@@ -29,6 +29,18 @@ def test_memory_page_shows_the_history_with_a_diff_and_restores_a_version(client
     assert bad.status_code == 400
 
 
+def test_restoring_a_version_shared_with_people_now_gone_says_it_came_back_private(client, alice, bob):
+    memory = services.memory_create(actor=alice, text="door code 4512", permission="shared", shared_with=["bob"])
+    services.memory_set_permission(actor=alice, memory_id=memory.id, permission="private")
+    bob.is_active = False
+    bob.save(update_fields=["is_active"])
+    client.force_login(alice)
+    page = client.post(f"/memories/{memory.id}/restore", {"version": "1"}, follow=True).content.decode()
+    assert "Version 1 is current again (saved as version 3)" in page
+    assert "so it was restored as private" in page
+    assert Memory.objects.get(id=memory.id).permission == "private"
+
+
 def test_others_see_the_history_of_a_memory_they_can_see_but_cannot_restore(client, alice, bob):
     memory = services.memory_create(actor=alice, text="public note v1", permission="public")
     services.memory_update(actor=alice, memory_id=memory.id, text="public note v2")

@@ -101,7 +101,14 @@
               } else if (event === "delta") {
                 text.textContent += data.text;
               } else if (event === "done") {
-                text.textContent = data.response;
+                // The server's Markdown rendering, sanitised by nh3 (memories/markdown.py):
+                // the same safe HTML the page shows without JavaScript.
+                if (typeof data.html === "string") {
+                  text.innerHTML = data.html;
+                  text.classList.add("chat-markdown");
+                } else {
+                  text.textContent = data.response;
+                }
                 if (data.cached) author.appendChild(el("span", "badge", "cached"));
                 renderCitations(a, data.cited);
               } else if (event === "error") {

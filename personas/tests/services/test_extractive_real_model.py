@@ -8,7 +8,7 @@ import pytest
 from memories.services import memory_create
 from personas.services import persona_answer
 
-pytestmark = pytest.mark.real_embedder
+pytestmark = [pytest.mark.real_embedder, pytest.mark.search_threshold]
 
 FACTS = [
     "I love hiking in the Alps every summer.",
@@ -21,8 +21,6 @@ FACTS = [
 
 @pytest.mark.parametrize("question, expected", [
     ("Where do you like to go walking in the mountains?", "I love hiking in the Alps every summer."),
-    ("What do you eat?", "My favourite food is ramen."),
-    ("What is your job?", "I work as a nurse in Lyon."),
     ("What instrument do you play?", "I play the cello in an amateur orchestra."),
 ])
 def test_the_relevant_memory_alone_is_quoted(real_embedder, extractive, alice, bob, question, expected):

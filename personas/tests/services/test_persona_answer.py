@@ -227,6 +227,7 @@ def test_extractive_answer_quotes_relevant_public_memories_and_says_so(extractiv
     assert str(alice_memories["private"].id) not in {m["id"] for m in answer["memories"]}
 
 
+@pytest.mark.search_threshold
 def test_extractive_answer_says_when_nothing_covers_the_question(extractive, alice, bob, alice_memories):
     answer = persona_answer(actor=bob, user_id=str(alice.id), prompt="quantum chromodynamics lecture")
     assert "haven't noted anything" in answer["response"]
@@ -236,7 +237,35 @@ def test_extractive_answer_says_when_nothing_covers_the_question(extractive, ali
 def test_extractive_answer_for_a_user_without_public_memories(extractive, alice, bob):
     memory_create(actor=alice, text="Private thing.", permission="private")
     answer = persona_answer(actor=bob, user_id=str(alice.id), prompt="Private thing?")
-    assert answer["memories"] == [] and "don't have any memories" in answer["response"]
+    assert answer["memories"] == [] and "haven't noted anything about that" in answer["response"]
+
+
+@pytest.mark.search_threshold
+def test_a_model_persona_with_nothing_relevant_says_so_without_asking_the_model(llm, alice, bob, alice_memories):
+    """No memory reaches the search threshold: the plain answer, no citations, and the model
+    (the local OpenAI-protocol server) is not asked to make something up."""
+    answer = persona_answer(actor=bob, user_id=str(alice.id), prompt="What is your favourite car?")
+    assert answer["response"] == "I haven't noted anything about that."
+    assert answer["memories"] == [] and llm.chat_requests == []
+    streamed = dict(persona_answer_stream(actor=bob, user_id=str(alice.id), prompt="Which car do you drive?"))
+    assert streamed["done"]["response"] == "I haven't noted anything about that." and streamed["done"]["memories"] == []
+    assert llm.chat_requests == []
+
+
+@pytest.mark.search_threshold
+def test_a_model_persona_gets_only_memories_above_the_threshold_and_the_rule_to_say_so(llm, alice, bob, alice_memories):
+    persona_answer(actor=bob, user_id=str(alice.id), prompt="Do you like hiking in the Alps?")
+    [request] = llm.chat_requests
+    system, user = request["body"]["messages"]
+    assert "ramen" not in user["content"]  # below the threshold: not in the prompt
+    assert "Alps" in user["content"]
+    assert "say so plainly" in system["content"] and "do not guess" in system["content"]
+
+
+def test_a_persona_question_is_logged_once(extractive, alice, bob, alice_memories):
+    persona_answer(actor=bob, user_id=str(alice.id), prompt="Do you like hiking?")
+    persona_answer(actor=alice, user_id=str(alice.id), prompt="Do I like hiking?")
+    assert list(Activity.objects.values_list("action", flat=True).filter(action__in=["persona.query", "memory.search"])) == ["persona.query"] * 2
 
 
 def test_bad_input_is_rejected_clearly(extractive, alice, bob):

@@ -51,16 +51,26 @@ def test_invalid_persona_fields_are_rejected_and_nothing_is_saved(alice, changes
     assert not Persona.objects.exists()
 
 
-def test_directory_lists_users_except_switched_off_personas(alice, bob, carol):
-    persona_update(actor=alice, display_name="Alice the Hiker")
-    persona_update(actor=carol, enabled=False)
-    entries, has_more = persona_directory(actor=bob)
-    names = {e.persona.display_name for e in entries}
-    assert "Alice the Hiker" in names and "bob" in names
-    assert carol.id not in {e.user.id for e in entries}
+def test_directory_lists_only_personas_their_owners_chose_to_list(alice, bob, carol, make_user):
+    dave = make_user("dave")
+    persona_update(actor=alice, display_name="Alice the Hiker", listed=True)
+    persona_update(actor=carol, enabled=False, listed=True)   # listed but switched off
+    persona_update(actor=dave, display_name="Dave")           # shaped, never listed
+    entries, has_more = persona_directory(actor=bob)          # bob never saved a persona
+    assert [e.user.id for e in entries] == [alice.id]
+    assert entries[0].persona.display_name == "Alice the Hiker"
     assert has_more is False
     found, _ = persona_directory(actor=bob, query="hiker")
     assert [e.user.id for e in found] == [alice.id]
+    assert persona_directory(actor=bob, query="dave")[0] == []
+
+
+def test_new_accounts_are_not_listed(make_user):
+    newcomer = make_user("newcomer")
+    assert persona_get_or_default(owner=newcomer).listed is False
+    assert persona_directory(actor=newcomer)[0] == []
+    assert persona_update(actor=newcomer, listed=True).listed is True
+    assert [e.user.id for e in persona_directory(actor=newcomer)[0]] == [newcomer.id]
 
 
 def test_query_user_tool_answers_through_the_registry(extractive, alice, bob):

@@ -43,6 +43,7 @@ def test_pages_need_a_signed_in_user(client, alice):
 
 
 def test_newcomer_without_api_key_gets_an_extractive_answer_on_the_site(client, extractive, alice, bob, alice_public, alice_private):
+    persona_update(actor=alice, listed=True)
     client.force_login(bob)
     directory = client.get(reverse("personas:directory"))
     assert directory.status_code == 200
@@ -143,7 +144,7 @@ def test_rest_read_and_update_your_persona(client, extractive, alice):
 
 
 def test_rest_other_users_persona_hides_instructions(client, extractive, alice, bob):
-    persona_update(actor=alice, instructions="Never mention my ex.")
+    persona_update(actor=alice, instructions="Never mention my ex.", listed=True)
     client.force_login(bob)
     data = client.get(f"/api/personas/{alice.id}").json()
     assert data["display_name"] == "alice" and "instructions" not in data
@@ -172,3 +173,48 @@ def test_rest_ask_provider_down_is_503_not_500(client, llm, alice, bob, alice_pu
 def test_rest_needs_authentication(client, alice):
     assert client.get("/api/personas/me").status_code in (401, 403)
     assert client.post(f"/api/personas/{alice.id}/ask", {"prompt": "x"}, content_type="application/json").status_code in (401, 403)
+
+
+def test_listing_in_the_directory_is_an_opt_in_setting_on_the_persona_page(client, extractive, alice, bob):
+    client.force_login(bob)
+    assert reverse("personas:ask", args=[alice.id]) not in client.get(reverse("personas:directory")).content.decode()
+    assert client.get("/api/personas/").json()["personas"] == []
+    client.force_login(alice)
+    edit = client.get(reverse("personas:edit")).content.decode()
+    assert 'name="listed"' in edit and "List my persona in the directory" in edit and 'name="listed" checked' not in edit
+    data = {"display_name": "Alice", "bio": "", "instructions": "", "chat_model": "", "temperature": "0.3",
+            "max_memories": "8", "answer_length": "medium", "enabled": "on", "listed": "on"}
+    assert client.post(reverse("personas:edit"), data).status_code == 302
+    client.force_login(bob)
+    assert reverse("personas:ask", args=[alice.id]) in client.get(reverse("personas:directory")).content.decode()
+    assert [p["user_id"] for p in client.get("/api/personas/").json()["personas"]] == [str(alice.id)]
+    client.force_login(alice)
+    response = client.patch("/api/personas/me", {"listed": False}, content_type="application/json")
+    assert response.status_code == 200 and response.json()["listed"] is False
+    bad = client.patch("/api/personas/me", {"listed": "yes"}, content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["error"]["details"]["field"] == "listed"
+    client.force_login(bob)
+    assert client.get("/api/personas/").json()["personas"] == []
+
+
+MARKDOWN_REPLY = "My favourite tea is **Darjeeling first flush** [M1].\n\n- loose leaf\n- <script>alert(1)</script> [x](javascript:alert(2))"
+
+
+def test_answer_markdown_is_rendered_safely_on_the_page(client, llm, alice, bob, alice_public):
+    llm.reply = MARKDOWN_REPLY
+    client.force_login(bob)
+    html = client.post(reverse("personas:ask", args=[alice.id]), {"prompt": "Which tea?"}).content.decode()
+    answer = html.split('class="chat-text chat-markdown">', 1)[1].split("</div>", 1)[0]
+    assert "<strong>Darjeeling first flush</strong>" in answer and "**" not in answer
+    assert "<li>loose leaf</li>" in answer
+    assert "<script" not in answer and "&lt;script&gt;" in answer and "href=\"javascript" not in answer
+
+
+def test_streamed_answer_ends_with_its_markdown_rendered_safely(client, llm, alice, bob, alice_public):
+    llm.reply = MARKDOWN_REPLY
+    client.force_login(bob)
+    events = _events(client.post(reverse("personas:ask-stream", args=[alice.id]), {"prompt": "Which tea?"}))
+    done = events[-1][1]
+    assert events[-1][0] == "done" and done["response"] == MARKDOWN_REPLY  # the raw text stays for REST/MCP callers
+    assert "<strong>Darjeeling first flush</strong>" in done["html"]
+    assert "<script" not in done["html"] and "href=\"javascript" not in done["html"]

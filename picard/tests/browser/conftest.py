@@ -144,10 +144,10 @@ def browser():
 def new_page(browser):
     contexts = []
 
-    def make(*, mobile: bool = False):
+    def make(*, mobile: bool = False, timezone_id: str = "UTC"):
         options = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True} if mobile \
             else {"viewport": {"width": 1280, "height": 860}}
-        context = browser.new_context(accept_downloads=True, locale="en-US", timezone_id="UTC", **options)
+        context = browser.new_context(accept_downloads=True, locale="en-US", timezone_id=timezone_id, **options)
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()

@@ -50,6 +50,14 @@ def create_memory(site, page: Page, text: str, *, tags: str = "", permission: st
     expect(page.get_by_text("Memory saved.")).to_be_visible()
 
 
+def list_persona(site, page: Page) -> None:
+    """Opt in to the persona directory (new accounts are not listed)."""
+    page.goto(site("/personas/me/"))
+    page.get_by_label("List my persona in the directory").check()
+    page.get_by_role("button", name="Save persona").click()
+    expect(page.get_by_text("Your persona is saved.")).to_be_visible()
+
+
 def no_horizontal_overflow(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
@@ -94,9 +102,11 @@ def test_the_whole_journey(live_site, new_page, tmp_path):
     expect(page.locator(".memory-list > li")).to_have_count(1)
     expect(page.locator(".memory-list")).to_contain_text("Lisbon")
 
-    # A second person signs up; Alice shares the Lisbon memory with Bob.
+    # A second person signs up and lists his persona (so the share picker may suggest him);
+    # Alice shares the Lisbon memory with Bob.
     bob = new_page()
     sign_up(site, bob, "bob", "Bob Builder")
+    list_persona(site, bob)
     page.goto(site("/memories/?tags=work"))
     page.get_by_role("link", name="Edit").first.click()
     page.get_by_role("radio", name=re.compile("^Shared")).check()
@@ -114,10 +124,11 @@ def test_the_whole_journey(live_site, new_page, tmp_path):
     expect(bob.locator(".memory-list")).to_contain_text("Alps")  # public
     expect(bob.locator(".memory-list")).not_to_contain_text("oat milk")  # private
 
-    # Bob asks Alice's persona; the answer cites her public memory.
+    # Alice lists her persona; Bob finds it in the directory and asks; the answer cites her public memory.
+    list_persona(site, page)
     bob.goto(site("/personas/"))
     bob.get_by_role("link", name=re.compile("Alice")).first.click()
-    bob.get_by_label(re.compile("question|Question|Ask|prompt", re.I)).first.fill("Where does Alice like to go on holiday?")
+    bob.get_by_label(re.compile("question|Question|Ask|prompt", re.I)).first.fill("Do you like hiking in the Alps?")
     bob.get_by_role("button", name="Ask").click()
     expect(bob.locator(".chat-answer")).to_be_visible(timeout=30_000)
     expect(bob.locator(".memory-citations")).to_contain_text("Alps")

@@ -53,7 +53,7 @@ CREATE TRIGGER memory_update_postings AFTER UPDATE OF permission, expires_at ON 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('memories', '0009_list_by_permission_updated'),
+        ('memories', '0010_verbose_names'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -77,6 +77,8 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-version'],
+                'verbose_name': 'memory version',
+                'verbose_name_plural': 'memory versions',
             },
         ),
         migrations.AddField(
