@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from memories import crypto, services
+from memories import crypto, keywords, services
 from memories.activity import activity_collected, activity_record
 from memories.models import ImportJob, Memory, Permission
 from memories.selectors import MemoryFilters, memory_visible_qs
@@ -309,8 +309,9 @@ def import_job_get(*, actor, job_id) -> ImportJob:
 class ImportPreview:
     """What confirming a job will do: the first rows checked, and counts over every row —
     ``to_import`` is what the confirm button promises, so it leaves out rows that will fail
-    (``invalid``) and rows whose id is already one of the actor's memories (``already_present``,
-    skipped by ``_import_one``)."""
+    (``invalid``) and rows whose id or text is already one of the actor's memories, or an
+    earlier row's (``already_present``, skipped by ``_import_one``); an id of the actor's
+    that is in the trash counts as imported (it is brought back)."""
 
     rows: list[RowPlan]
     total: int
@@ -328,14 +329,32 @@ def import_job_preview(*, job: ImportJob, limit: int = 20) -> ImportPreview:
     rows = parse_payload(crypto.decrypt(job.payload_encrypted), job.format)
     plans = [plan_row(actor=job.owner, row=r) for r in rows]
     ids = {p.fields["memory_id"] for p in plans if p.fields and p.fields.get("memory_id")}
-    owners = dict(Memory.objects.filter(id__in=ids).values_list("id", "owner_id")) if ids else {}
-    present = {i for i, owner_id in owners.items() if owner_id == job.owner_id}
+    found = Memory.objects.filter(id__in=ids).values_list("id", "owner_id", "trashed_at") if ids else []
+    owners = {memory_id: owner_id for memory_id, owner_id, _ in found}
+    # An id of the owner's that is in the trash is imported (brought back), not skipped.
+    present = {memory_id for memory_id, owner_id, trashed_at in found if owner_id == job.owner_id and trashed_at is None}
+    digests = {p.number: keywords.text_digest(p.fields["text"]) for p in plans if p.fields}
+    texts_present = set(
+        Memory.objects.active().not_trashed()
+        .filter(owner_id=job.owner_id, keyword_document__key_id=keywords.key_id(), keyword_document__text_digest__in=set(digests.values()))
+        .values_list("keyword_document__text_digest", flat=True)
+    ) if digests else set()
     already_present = 0
     for plan in plans:
-        memory_id = plan.fields.get("memory_id") if plan.fields else None
+        if plan.fields is None:
+            continue
+        memory_id = plan.fields.get("memory_id")
         if memory_id is not None and owners.get(memory_id, job.owner_id) == job.owner_id:  # someone else's id gets a new one
-            already_present += memory_id in present
-            present.add(memory_id)  # a second row with the same id is skipped too
+            if memory_id in present:  # also a second row with the same id
+                already_present += 1
+                continue
+            present.add(memory_id)
+            if memory_id in owners:  # brought back from the trash as it was
+                texts_present.add(digests[plan.number])
+                continue
+        if digests[plan.number] in texts_present:  # memory_create's duplicate check skips it
+            already_present += 1
+        texts_present.add(digests[plan.number])
     return ImportPreview(
         rows=plans[:limit], total=len(plans), invalid=sum(1 for p in plans if p.fields is None), already_present=already_present,
     )

@@ -76,3 +76,31 @@ def test_import_button_counts_only_the_rows_that_will_really_be_imported(client,
     client.post(f"/memories/import/{job.id}/start")
     job.refresh_from_db()
     assert (job.created_count, job.skipped_count, job.failed_count) == (24, 2, 2)
+
+
+def test_import_button_counts_trashed_memories_it_brings_back_and_skips_texts_you_already_have(client, alice, settings):
+    """Importing an id of yours that is in the trash brings it back (counted as imported);
+    a row whose text equals one of your active memories, or an earlier row's, is skipped
+    by the duplicate check (counted as already present), so the button still tells the truth."""
+    settings.PICARD_IMPORT_INLINE = True
+    client.force_login(alice)
+    binned = services.memory_create(actor=alice, text="in the trash")
+    services.memory_delete(actor=alice, memory_id=binned.id)
+    services.memory_create(actor=alice, text="Already Here")
+    rows = [
+        {"id": str(binned.id), "text": "in the trash"},  # brought back
+        {"text": "already here."},                       # same text as an active memory (case, full stop)
+        {"text": "new one"},
+        {"text": "new  one"},                            # same text as the row before
+        {"text": "in the trash"},                        # same text as the memory just brought back
+    ]
+    raw = "\n".join(json.dumps(r) for r in rows).encode()
+    response = client.post("/memories/import", {"file": SimpleUploadedFile("notes.jsonl", raw), "format": ""})
+    preview = client.get(response["Location"]).content.decode()
+    assert "3 are already among your memories and will be skipped" in preview
+    assert ">Import 2 memories</button>" in preview
+    job = ImportJob.objects.get(owner=alice)
+    client.post(f"/memories/import/{job.id}/start")
+    job.refresh_from_db()
+    assert (job.created_count, job.skipped_count, job.failed_count) == (2, 3, 0)
+    assert Memory.objects.get(id=binned.id).trashed_at is None
