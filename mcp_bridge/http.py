@@ -12,7 +12,8 @@ For every ``/mcp`` request, in order:
    token lacks (or a resource read without ``memories:read``) → ``403 insufficient_scope``
    naming the scopes (MCP step-up authorization); the body is then replayed.
 5. The SDK's session manager serves the request (stateful or stateless, JSON or SSE, every
-   protocol revision the SDK speaks), with the token in context for the tools.
+   protocol revision the SDK speaks), with the token in context for the tools; stateful
+   sessions are capped per token and per user (``mcp_bridge.session_caps``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.datastructures import Headers
 
 from mcp_bridge import auth
 from mcp_bridge import tools as registry
+from mcp_bridge.session_caps import SessionCaps
 from picard.middleware import replay_body, send_json, send_known_failure
 from picard.public_url import origin_for_host
 
@@ -193,6 +195,10 @@ class McpHttpApp:
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
         self.session_manager = self.server.session_manager
+        self.session_caps = None if self.stateless else SessionCaps(
+            self.session_manager,
+            per_token=settings.PICARD_MCP_MAX_SESSIONS_PER_TOKEN, per_user=settings.PICARD_MCP_MAX_SESSIONS_PER_USER,
+        )
         self.max_body = DEFAULT_MAX_REQUEST_BODY_SIZE
 
     @contextlib.asynccontextmanager
@@ -251,7 +257,10 @@ class McpHttpApp:
         marker = auth.set_current_token(token)
         sdk_marker = auth_context_var.set(scope["user"])
         try:
-            await self.session_manager.handle_request(scope, receive, _with_headers(send, cors))
+            if self.session_caps is None:
+                await self.session_manager.handle_request(scope, receive, _with_headers(send, cors))
+            else:
+                await self.session_caps.handle_request(scope, receive, _with_headers(send, cors), raw_token=raw, user_id=token.user_id)
         finally:
             auth_context_var.reset(sdk_marker)
             auth.reset_current_token(marker)

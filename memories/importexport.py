@@ -15,7 +15,9 @@ Lines, Markdown or CSV into an ``ImportJob``:
 What goes out comes back in unchanged: id, text, permission, tags, metadata, expiry,
 created/updated times and (for shared memories) the usernames/groups it is shared with. A
 row whose id is already one of the actor's memories is skipped, so re-running an import is
-harmless.
+harmless. A row keeps its id only if the actor created that memory once (a restore of their
+own export); every other id is replaced by a fresh one, so an import never tells whether an
+id exists (``import_id_was_actors``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from django.utils import timezone
 
 from memories import crypto, keywords, services
 from memories.activity import activity_collected, activity_record
-from memories.models import ImportJob, Memory, Permission
+from memories.models import Activity, ImportJob, Memory, Permission
 from memories.selectors import MemoryFilters, memory_visible_qs
 from memories.serializers import iso
 from memories.validation import (
@@ -412,9 +414,23 @@ def _embed_chunk(plans: list[RowPlan]) -> dict[int, dict]:
     return {i: v for (i, _), v in zip(texts, vectors)}
 
 
+def import_id_was_actors(*, actor, memory_id) -> bool:
+    """Whether ``memory_id`` names a memory ``actor`` created (their activity log says so:
+    a ``memory.create`` entry, or the one ``memory.import`` entry of an import, which lists
+    the first 1,000 memories it created).
+
+    An imported row keeps its id only then (restoring your own export after deleting the
+    memories); any other id — free, or someone else's — gets a fresh one. Keeping free ids
+    and re-iding taken ones would tell the importer which ids exist (issue 18, finding 6)."""
+    return Activity.objects.filter(
+        actor=actor, action__in=("memory.create", "memory.import"), memory_ids__contains=[memory_id],
+    ).exists()
+
+
 def _import_one(*, actor, plan: RowPlan, embedding, job: ImportJob | None = None) -> str:
     """Write one row (inside the caller's transaction). Returns created | skipped (its id is
-    already one of the actor's memories, or its text is: ``memory_create``'s duplicate check)."""
+    already one of the actor's memories, or its text is: ``memory_create``'s duplicate check).
+    An id of the actor's memory in the trash brings that memory back (as it was)."""
     fields = dict(plan.fields)
     memory_id = fields.get("memory_id")
     if memory_id is not None:
@@ -422,12 +438,10 @@ def _import_one(*, actor, plan: RowPlan, embedding, job: ImportJob | None = None
         if existing is not None and existing[0] == actor.pk:
             if existing[1] is None:
                 return "skipped"
-            # Importing a memory that is in the owner's trash brings it back (as it was).
             Memory.objects.filter(id=memory_id).update(trashed_at=None, import_job=job)
             return "created"
-        existing = existing[0] if existing is not None else None
-        if existing is not None:
-            fields["memory_id"] = None  # someone else's id: keep the memory, give it a new id
+        if existing is not None or not import_id_was_actors(actor=actor, memory_id=memory_id):
+            fields["memory_id"] = None
     memory = services.memory_create(actor=actor, embedding=embedding, import_job=job, report_near_duplicates=False, **fields)
     return "skipped" if memory.is_duplicate else "created"
 

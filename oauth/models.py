@@ -76,3 +76,18 @@ class PersonalAccessToken(models.Model):
 
 # Activity.client_id of a call made with a personal access token: "pat:<token id>".
 PERSONAL_TOKEN_CLIENT_PREFIX = "pat:"
+
+
+class UsedAuthorizationCode(models.Model):
+    """An authorization code that was exchanged, remembered by its SHA-256 (never the code)
+    with the refresh-token family it started, so that a replay of the code revokes every
+    token issued from its first use (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3). DOT deletes the
+    grant on use; this row outlives it for ``USED_CODE_MEMORY`` (oauth.validators)."""
+
+    code_checksum = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_family = models.UUIDField(null=True, blank=True)
+    used_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "oauth_used_authorization_code"

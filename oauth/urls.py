@@ -2,7 +2,7 @@
 
 ``protocol_urlpatterns`` are mounted at the site root under the ``oauth2_provider``
 namespace, because django-oauth-toolkit's metadata view reverses its endpoints by those
-names: ``/authorize``, ``/token``, ``/revoke`` (RFC 7009), ``/introspect`` (RFC 7662),
+names: ``/authorize``, ``/token``, ``/revoke`` (RFC 7009), ``/introspect`` (RFC 7662, Picard's own rule: ``oauth.introspection``),
 ``/oauth/register`` (RFC 7591/7592) and ``/.well-known/oauth-authorization-server``
 (RFC 8414). ``urlpatterns`` (namespace ``oauth``) are Picard's own pages and JSON APIs.
 """
@@ -10,17 +10,17 @@ names: ``/authorize``, ``/token``, ``/revoke`` (RFC 7009), ``/introspect`` (RFC 
 from django.urls import path
 from oauth2_provider import views as dot_views
 
-from oauth import apis, views
+from oauth import apis, introspection, views
 
 protocol_urlpatterns = [
     path("connect/", views.connect, name="connect"),
     path("settings/tokens/", views.personal_tokens, name="personal_tokens"),
     path("settings/tokens/<str:token_id>/revoke", views.personal_token_revoke, name="personal_token_revoke"),
-    path(".well-known/oauth-authorization-server", dot_views.OAuthServerMetadataView.as_view(), name="oauth-server-metadata"),
+    path(".well-known/oauth-authorization-server", introspection.ServerMetadataView.as_view(), name="oauth-server-metadata"),
     path("authorize", views.AuthorizationView.as_view(), name="authorize"),
     path("token", views.TokenView.as_view(), name="token"),
     path("revoke", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("introspect", dot_views.IntrospectTokenView.as_view(), name="introspect"),
+    path("introspect", introspection.IntrospectTokenView.as_view(), name="introspect"),
     path("oauth/register", views.DynamicClientRegistrationView.as_view(), name="dcr-register"),
     path(
         "oauth/register/<str:client_id>",

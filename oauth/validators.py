@@ -1,5 +1,7 @@
 """DOT's OAuth2Validator with Picard's client policy: a disabled client cannot authenticate,
-obtain tokens, or use the tokens it had; an inactive user's tokens are refused."""
+obtain tokens, or use the tokens it had; an inactive user's tokens, refresh tokens and codes
+are refused; a replayed authorization code revokes what its first use issued
+(``oauth.revocation``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauth.cimd import raise_cimd_failure
 from oauth.models import ClientPolicy, PersonalAccessToken
 from oauth.services import personal_token_note_use
+from oauth.revocation import authorization_code_remember_use, authorization_code_replay_revoke
 from picard import rowload
 
 
@@ -109,6 +112,23 @@ class PicardOAuth2Validator(OAuth2Validator):
         if allowed:
             return set(scopes).issubset(set(allowed.split()))
         return True
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            authorization_code_replay_revoke(code=code, application=client)
+            return False
+        return request.user is not None and request.user.is_active
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        return request.user is not None and request.user.is_active
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        result = super().save_bearer_token(token, request, *args, **kwargs)
+        if request.grant_type == "authorization_code" and getattr(request, "code", None):
+            authorization_code_remember_use(code=request.code, application=request.client, refresh_token=token.get("refresh_token"))
+        return result
 
     def _load_access_token(self, token):
         return access_token_load(token)

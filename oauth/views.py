@@ -43,6 +43,7 @@ class AuthorizationView(dot_views.AuthorizationView):
         refusal = self._refuse_plain_pkce(request)
         if refusal is not None:
             return refusal
+        ignore_client_approval_prompt(request)
         return super().get(request, *args, **kwargs)
 
     def _refuse_plain_pkce(self, request):
@@ -105,6 +106,17 @@ class AuthorizationView(dot_views.AuthorizationView):
         descriptions = kwargs.get("scopes_descriptions") or []
         context["scope_items"] = list(zip(scopes, descriptions))
         return context
+
+
+def ignore_client_approval_prompt(request) -> None:
+    """The server decides whether the consent page is shown (``REQUEST_APPROVAL_PROMPT``,
+    "force": always), never the client: DOT reads ``?approval_prompt=auto`` from the query
+    and would then skip consent for a client the person approved before, so the parameter
+    is dropped before DOT sees it."""
+    if "approval_prompt" in request.GET:
+        query = request.GET.copy()
+        del query["approval_prompt"]
+        request.GET = query
 
 
 def _json_error(error: str, description: str, status: int = 400) -> JsonResponse:

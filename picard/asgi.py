@@ -1,7 +1,8 @@
 """The top-level ASGI app: one process serves the site, the APIs and ``/mcp``.
 
 - It owns the lifespan, because a mounted sub-app's lifespan never runs and Django's ASGI
-  handler refuses lifespan events: startup runs the MCP session manager; shutdown stops it
+  handler refuses lifespan events: startup runs the MCP session manager and resumes imports
+  a stopped process left behind (``resume_interrupted_imports``); shutdown stops it
   and releases the embedded database handle (uvicorn re-raises SIGTERM, skipping atexit).
 - ``/mcp`` goes to the MCP app with its scope unchanged (no ``/mcp/`` redirect dance).
 - ``/.well-known/oauth-protected-resource`` and ``…/mcp`` (RFC 9728) have one owner: the MCP door.
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "picard.settings.base")
 
@@ -34,6 +36,39 @@ def _close_db_connections(*, close_pool: bool) -> None:
         for connection in connections.all(initialized_only=True):
             if hasattr(connection, "close_pool"):
                 connection.close_pool()
+
+
+def resume_interrupted_imports() -> threading.Thread | None:
+    """Start a background thread that finishes every import a stopped process left behind
+    (``memories.importexport.import_jobs_resume``), unless
+    ``settings.PICARD_IMPORT_RESUME_ON_START`` is off. Called from the lifespan, so it runs
+    only where the site is served — never in ``migrate`` or another management command.
+    With several workers each one calls it; a job's lease (``_claim``) lets one take it."""
+    from django.conf import settings
+
+    if not settings.PICARD_IMPORT_RESUME_ON_START:
+        return None
+
+    def resume() -> None:
+        from django.db import DatabaseError, connection
+
+        from memories.importexport import import_jobs_resume
+
+        try:
+            resumed = import_jobs_resume()
+            if resumed:
+                logger.info("resumed %d interrupted import(s) at start-up", resumed)
+        except DatabaseError as exc:  # not migrated yet, or the database is away: not a bug
+            logger.warning("interrupted imports were not resumed at start-up (%s); they resume when their page is opened",
+                           type(exc).__name__)
+        except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
+            logger.exception("resuming interrupted imports failed; they resume when their page is opened")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=resume, name="import-resume", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | None = None, json_response: bool | None = None):
@@ -67,6 +102,7 @@ def build_application(*, release_db_on_shutdown: bool = True, stateless: bool | 
             logger.exception("MCP session manager failed to start")
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             return
+        resume_interrupted_imports()
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
         try:

@@ -5,7 +5,8 @@
   proxy or makes one, echoes it in the response, puts it in a context variable that every
   log record (``RequestIdFilter``) and every activity entry (``picard.context``) carries,
   and logs one ``picard.request`` line per request: method, path *without the query
-  string* (it can carry OAuth codes), status, duration. Run uvicorn with
+  string* (it can carry OAuth codes) and with a password-reset token masked
+  (``redact_path``), status, duration. Run uvicorn with
   ``--no-access-log``: its own access log prints query strings.
 - ``JsonFormatter``: one JSON object per line (``LOG_FORMAT=json``, the production default).
 - ``RedactSecretsFilter``: masks bearer tokens, ``token=``/``code=``/``password=``-style
@@ -68,7 +69,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            path = scope.get("path", "")
+            path = redact_path(scope.get("path", ""))
             if path != "/healthz":  # health probes every few seconds would drown the log
                 _request_logger.info(
                     "%s %s %s %.1fms", scope.get("method", ""), path, status["code"], (time.perf_counter() - started) * 1000,
@@ -86,7 +87,18 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Password-reset links (``/password-reset/<uid>/<token>``, Django's ``/reset/<uid>/<token>/``)
+# carry an account-takeover token in the path; Django then redirects to ``…/set-password``.
+_RESET_TOKEN_PATH = re.compile(r"(/(?:password-)?reset/[A-Za-z0-9_=-]+/)(?!set-password\b)[A-Za-z0-9_=-]+")
+
+
+def redact_path(path: str) -> str:
+    """A request path as it may be logged: a password-reset token is masked."""
+    return _RESET_TOKEN_PATH.sub(r"\1[redacted]", path)
+
+
 _SECRET_PATTERNS = [
+    (_RESET_TOKEN_PATH, r"\1[redacted]"),
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
     (re.compile(r"(?i)\b((?:access_|refresh_|id_)?token|code|code_verifier|client_secret|password|api_key|secret)=([^&\s\"']+)"), r"\1=[redacted]"),
     (re.compile(r"(?i)(\"(?:access_token|refresh_token|client_secret|password|api_key|text)\"\s*:\s*)\"[^\"]*\""), r'\1"[redacted]"'),

@@ -13,6 +13,7 @@ Rules live in ``settings.PICARD_RATE_LIMITS``: ``{name: {"path": regex, "methods
 (stored only as a SHA-256 prefix, never the token), falling back to the client IP.
 The login back-off (``settings.PICARD_LOGIN_BACKOFF``) counts *failed* logins per
 (username, IP) and per IP, and refuses further attempts with 429 until the window ends.
+Password-reset requests are also counted per e-mail address (a SHA-256 prefix), from any IP.
 """
 
 from __future__ import annotations
@@ -190,9 +191,23 @@ def _clear_login_failures(sender, request=None, user=None, **kwargs):
     reset(_login_keys(user.get_username(), client_ip(request))[0])
 
 
+# --- password-reset e-mails per address -----------------------------------------------------------
+
+
+def password_reset_address_hit(*, email: str) -> None:
+    """Count one reset request for ``email`` (any IP); RateLimited past
+    ``settings.PICARD_RATE_PASSWORD_RESET_ADDRESS``. Counted whether or not an account has
+    that address, so the answer says nothing about which addresses exist."""
+    limit, window = parse_rate(settings.PICARD_RATE_PASSWORD_RESET_ADDRESS)
+    hit(f"pwreset:addr:{_digest(email.strip().lower())}", limit=limit, window=window)
+
+
 def check_request(request) -> None:
-    """The Django middleware's entry point: rules for this path, then the login back-off."""
+    """The Django middleware's entry point: rules for this path, then the login back-off
+    and the per-address password-reset limit."""
     ip = client_ip(request)
     check(method=request.method, path=request.path, ip=ip, authorization=request.headers.get("Authorization", ""))
     if request.method == "POST" and re.match(settings.PICARD_LOGIN_PATHS, request.path):
         login_allowed(username=str(request.POST.get("username", "")), ip=ip)
+    if request.method == "POST" and re.match(settings.PICARD_PASSWORD_RESET_PATHS, request.path):
+        password_reset_address_hit(email=str(request.POST.get("email", "")))

@@ -9,6 +9,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
+from memories.activity import activity_record
+from oauth.revocation import user_grants_revoke
 from picard.exceptions import ValidationError
 
 
@@ -43,3 +45,15 @@ def user_ensure_admin(*, username: str, email: str = "", password: str | None = 
             user.set_password(password)
         user.save()
     return user, created, generated
+
+
+def user_deactivate(*, user, actor=None) -> int:
+    """Deactivate an account: it can no longer sign in, and every grant it gave is revoked
+    (access and refresh tokens, pending authorization codes, for every client). Returns how
+    many tokens were revoked. ``actor`` is the administrator, for the activity log."""
+    with transaction.atomic():
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        revoked = user_grants_revoke(user=user)
+        activity_record(actor=actor, action="account.deactivate", details={"user_id": str(user.pk), "tokens_revoked": revoked})
+    return revoked

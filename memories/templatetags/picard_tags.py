@@ -53,6 +53,8 @@ ACTION_LABELS = {
     "oauth.app.revoke": ("Disconnected an app", "⊘"),
     "oauth.personal_token.create": ("Created a personal access token", "⚿"),
     "oauth.personal_token.revoke": ("Revoked a personal access token", "⊘"),
+    "oauth.code.replay": ("A sign-in code was used twice: the app was signed out", "⊘"),
+    "account.deactivate": ("Deactivated an account", "⊘"),
 }
 
 

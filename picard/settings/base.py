@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "picard.timezones.BrowserTimeZoneMiddleware",  # times in the browser's zone (picard_tz cookie)
+    "picard.cache_control.PrivateNoStoreMiddleware",  # signed-in pages and credentialed answers: no-store
     "picard.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -181,6 +182,10 @@ PICARD_RATE_LIMITS = {
                  "rate": env.str("PICARD_RATE_REGISTER", default="20/3600"), "key": "ip"},
     "client_register": {"path": r"^/(oauth|o)/register/?$|^/api/admin/clients/", "methods": ["POST"],
                         "rate": env.str("PICARD_RATE_CLIENT_REGISTER", default="30/3600"), "key": "ip"},
+    "password_reset": {"path": r"^/password-reset/?$", "methods": ["POST"],
+                       "rate": env.str("PICARD_RATE_PASSWORD_RESET", default="10/3600"), "key": "ip"},
+    "introspect": {"path": r"^/introspect/?$", "methods": ["POST"],
+                   "rate": env.str("PICARD_RATE_INTROSPECT", default="120/60"), "key": "ip"},
     "user_token": {"path": r"^/api/user-tokens/", "methods": ["POST"],
                    "rate": env.str("PICARD_RATE_USER_TOKEN", default="60/60"), "key": "ip"},
     "tools": {"path": r"^/api/tools/?$", "methods": ["POST"],
@@ -193,6 +198,9 @@ PICARD_CONTENT_SECURITY_POLICY = env.str(
     "PICARD_CONTENT_SECURITY_POLICY", default="frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 )
 PICARD_LOGIN_PATHS = r"^/(login|accounts/login|admin/login)/?$"
+# Password-reset e-mails per address (whoever asks, from any IP): no mail-bombing one inbox.
+PICARD_PASSWORD_RESET_PATHS = r"^/password-reset/?$"
+PICARD_RATE_PASSWORD_RESET_ADDRESS = env.str("PICARD_RATE_PASSWORD_RESET_ADDRESS", default="3/3600")
 # Failed sign-ins: after this many per (username, IP) or per IP inside the window, further
 # attempts get 429 until the window ends; a successful sign-in clears the (username, IP) count.
 PICARD_LOGIN_BACKOFF = {
@@ -438,6 +446,10 @@ PICARD_MCP_STATELESS = env.bool("PICARD_MCP_STATELESS", default=False)
 # Answer POSTs with plain JSON instead of an SSE stream (both are valid Streamable HTTP).
 PICARD_MCP_JSON_RESPONSE = env.bool("PICARD_MCP_JSON_RESPONSE", default=False)
 PICARD_MCP_SESSION_IDLE_TIMEOUT = env.int("PICARD_MCP_SESSION_IDLE_TIMEOUT", default=1800)
+# Open stateful sessions per access token and per person; past the cap the least recently
+# used are closed (mcp_bridge.session_caps).
+PICARD_MCP_MAX_SESSIONS_PER_TOKEN = env.int("PICARD_MCP_MAX_SESSIONS_PER_TOKEN", default=16)
+PICARD_MCP_MAX_SESSIONS_PER_USER = env.int("PICARD_MCP_MAX_SESSIONS_PER_USER", default=64)
 # Origins (scheme://host[:port], ":*" = any port, "*" = any) allowed to call /mcp from a
 # browser (DNS-rebinding protection and CORS). Hosts are checked against ALLOWED_HOSTS.
 PICARD_MCP_ALLOWED_ORIGINS = env.list(
@@ -469,5 +481,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Picard <picard@local
 # --- Imports (memories.importexport) -------------------------------------------------------------
 # Run imports inline instead of in a background thread (tests inside one transaction).
 PICARD_IMPORT_INLINE = env.bool("PICARD_IMPORT_INLINE", default=False)
+# Resume imports that a stopped process left unfinished when the server starts (ASGI lifespan).
+PICARD_IMPORT_RESUME_ON_START = env.bool("PICARD_IMPORT_RESUME_ON_START", default=True)
 # Seconds to pause between imported rows (eases load on a small server; 0 = as fast as possible).
 PICARD_IMPORT_THROTTLE_SECONDS = env.float("PICARD_IMPORT_THROTTLE_SECONDS", default=0.0)

@@ -1,7 +1,8 @@
 """Production overrides. Every secret comes from the environment; nothing is generated here.
 
 Required: SECRET_KEY, PICARD_ENCRYPTION_KEYS, PICARD_TERM_HASH_KEY, DATABASE_URL,
-PICARD_PUBLIC_URL, ALLOWED_HOSTS (see .env.example and docs/deployment.md).
+PICARD_PUBLIC_URL, ALLOWED_HOSTS, and EMAIL_URL (or PICARD_ALLOW_CONSOLE_EMAIL=true) (see
+.env.example and docs/deployment.md).
 """
 
 import os
@@ -12,7 +13,7 @@ from csp.constants import NONE, SELF  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 from .base import *  # noqa: E402,F403
-from .base import MIDDLEWARE, PICARD_PUBLIC_URL, env  # noqa: E402
+from .base import EMAIL_BACKEND, MIDDLEWARE, PICARD_PUBLIC_URL, env  # noqa: E402
 
 DEBUG = False
 
@@ -28,6 +29,15 @@ if not ALLOWED_HOSTS:
 # The container health check calls http://127.0.0.1:$PORT/healthz from inside.
 ALLOWED_HOSTS += [h for h in env.list("PICARD_INTERNAL_HOSTS", default=["127.0.0.1", "localhost"]) if h not in ALLOWED_HOSTS]
 # PICARD_PUBLIC_URL should be https:// (OAuth and MCP clients require it); see docs/deployment.md.
+
+# E-mail: the console backend prints every password-reset link — an account-takeover
+# token — into the server log, so production refuses it unless the operator opts in.
+if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend" and not env.bool("PICARD_ALLOW_CONSOLE_EMAIL", default=False):
+    raise ImproperlyConfigured(
+        "EMAIL_BACKEND is the console backend, which writes password-reset links (account-takeover tokens) "
+        "into the server log: set EMAIL_URL (e.g. smtp+tls://user:password@host:587), or set "
+        "PICARD_ALLOW_CONSOLE_EMAIL=true to accept that risk (e.g. a single-user server without mail)."
+    )
 
 # HTTPS behind a TLS-terminating proxy (nginx, Render, a load balancer) that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

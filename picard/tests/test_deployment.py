@@ -33,6 +33,7 @@ def _production_env(**extra) -> dict:
         DATABASE_URL="postgres://nobody:nothing@127.0.0.1:1/picard",  # never reached by these checks
         PICARD_PUBLIC_URL="https://picard.example.com",
         ALLOWED_HOSTS="picard.example.com",
+        EMAIL_URL="smtp+tls://mailer:pw@127.0.0.1:1",  # never reached by these checks
     )
     env.update(extra)
     return env

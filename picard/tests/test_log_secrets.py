@@ -95,7 +95,14 @@ def test_no_secret_token_code_password_verifier_or_memory_text_is_ever_logged(mc
             issued = exchange_code(base, app=app, code=params["code"], verifier=verifier, **({"resource": resource} if resource else {}))
             assert issued.status_code == 200, issued.text
             tokens[resource] = issued.json()
-        # replaying a used code is refused (and logged as a failure)
+        # replaying a used code is refused (and logged as a failure); it revokes that code's
+        # tokens, so it is a third code, not one of the two whose tokens are used below
+        verifier, challenge = pkce_pair()
+        params = browser.get_code(client_id=client_id, challenge=challenge)
+        secrets_seen["replayed code"], secrets_seen["replayed verifier"] = params["code"], verifier
+        issued = exchange_code(base, app=app, code=params["code"], verifier=verifier)
+        assert issued.status_code == 200, issued.text
+        secrets_seen["replayed code's access"] = issued.json()["access_token"]
         assert exchange_code(base, app=app, code=params["code"], verifier=verifier).status_code == 400
     finally:
         browser.close()
@@ -119,6 +126,11 @@ def test_no_secret_token_code_password_verifier_or_memory_text_is_ever_logged(mc
     assert user_token.status_code == 200, user_token.text
     secrets_seen["user-token access"] = user_token.json()["data"]["access_token"]
     secrets_seen["user-token refresh"] = user_token.json()["data"]["refresh_token"]
+
+    # a password reset: the e-mail's link is an account-takeover token, opened in a browser
+    reset_link, new_password = _password_reset(base, alice)
+    secrets_seen["reset link token"] = reset_link.rstrip("/").rsplit("/", 1)[-1]
+    secrets_seen["new password"] = new_password
 
     # tools with private memory text, through both doors
     access = refreshed.json()["access_token"]
@@ -158,3 +170,25 @@ def _hidden(html: str) -> dict:
     from oauth.testing import hidden_fields
 
     return hidden_fields(html)
+
+
+def _password_reset(base: str, user) -> tuple[str, str]:
+    """Ask for a reset on /password-reset, open the e-mailed link, set a new password.
+    Returns (the link, the new password)."""
+    import re
+
+    from django.core import mail
+
+    new_password = "Fresh-" + secrets.token_hex(8) + "-horse"
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as browser:
+        page = browser.get("/password-reset")
+        sent = browser.post("/password-reset", data={**_hidden(page.text), "email": user.email})
+        assert sent.status_code == 302, sent.text[:300]
+        (message,) = [m for m in mail.outbox if user.email in m.to]
+        link = re.search(r"https?://\S+/password-reset/\S+", message.body).group(0)
+        opened = browser.get(link.split("://", 1)[1].split("/", 1)[1].join(["/", ""]))
+        assert opened.status_code == 302, opened.status_code  # to …/set-password, the token now in the session
+        form = browser.get(opened.headers["location"])
+        done = browser.post(opened.headers["location"], data={**_hidden(form.text), "new_password1": new_password, "new_password2": new_password})
+        assert done.status_code == 302 and done.headers["location"].endswith("/password-reset/done"), done.text[:300]
+    return link, new_password

@@ -15,6 +15,7 @@ GOOD = {
     "PICARD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "PICARD_TERM_HASH_KEY": "y" * 40,
     "DATABASE_URL": "postgres://picard:pw@db.invalid:5432/picard",
+    "EMAIL_URL": "smtp+tls://mailer:pw@mail.invalid:587",
 }
 LOAD = "import django; django.setup(); from django.conf import settings; print('LOADED', settings.DEBUG, settings.DATABASES['default']['HOST'])"
 
