@@ -313,7 +313,8 @@ class ImportPreview:
     ``to_import`` is what the confirm button promises, so it leaves out rows that will fail
     (``invalid``) and rows whose id or text is already one of the actor's memories, or an
     earlier row's (``already_present``, skipped by ``_import_one``); an id of the actor's
-    that is in the trash counts as imported (it is brought back)."""
+    that is in the trash counts as imported (it is brought back), and an id that gets a
+    fresh one (someone else's, or never the actor's) does not make a row a repeat."""
 
     rows: list[RowPlan]
     total: int
@@ -331,10 +332,12 @@ def import_job_preview(*, job: ImportJob, limit: int = 20) -> ImportPreview:
     rows = parse_payload(crypto.decrypt(job.payload_encrypted), job.format)
     plans = [plan_row(actor=job.owner, row=r) for r in rows]
     ids = {p.fields["memory_id"] for p in plans if p.fields and p.fields.get("memory_id")}
-    found = Memory.objects.filter(id__in=ids).values_list("id", "owner_id", "trashed_at") if ids else []
-    owners = {memory_id: owner_id for memory_id, owner_id, _ in found}
-    # An id of the owner's that is in the trash is imported (brought back), not skipped.
+    found = list(Memory.objects.filter(id__in=ids).values_list("id", "owner_id", "trashed_at")) if ids else []
     present = {memory_id for memory_id, owner_id, trashed_at in found if owner_id == job.owner_id and trashed_at is None}
+    # An id of the owner's that is in the trash is imported (brought back), not skipped.
+    trashed = {memory_id for memory_id, owner_id, trashed_at in found if owner_id == job.owner_id and trashed_at is not None}
+    # A free id keeps itself only if the owner created it once (``import_id_was_actors``).
+    kept_ids = import_ids_were_actors(actor=job.owner, memory_ids=ids - {memory_id for memory_id, _, _ in found})
     digests = {p.number: keywords.text_digest(p.fields["text"]) for p in plans if p.fields}
     texts_present = set(
         Memory.objects.active().not_trashed()
@@ -342,21 +345,24 @@ def import_job_preview(*, job: ImportJob, limit: int = 20) -> ImportPreview:
         .values_list("keyword_document__text_digest", flat=True)
     ) if digests else set()
     already_present = 0
-    for plan in plans:
+    for plan in plans:  # what _import_one will do with each row, in order
         if plan.fields is None:
             continue
-        memory_id = plan.fields.get("memory_id")
-        if memory_id is not None and owners.get(memory_id, job.owner_id) == job.owner_id:  # someone else's id gets a new one
-            if memory_id in present:  # also a second row with the same id
-                already_present += 1
-                continue
-            present.add(memory_id)
-            if memory_id in owners:  # brought back from the trash as it was
-                texts_present.add(digests[plan.number])
-                continue
-        if digests[plan.number] in texts_present:  # memory_create's duplicate check skips it
+        memory_id, digest = plan.fields.get("memory_id"), digests[plan.number]
+        if memory_id in present:  # also a second row with an id an earlier row used
             already_present += 1
-        texts_present.add(digests[plan.number])
+            continue
+        if memory_id in trashed:
+            trashed.discard(memory_id)
+            present.add(memory_id)
+            texts_present.add(digest)
+            continue
+        if digest in texts_present:  # memory_create's duplicate check skips it
+            already_present += 1
+            continue
+        texts_present.add(digest)
+        if memory_id in kept_ids:
+            present.add(memory_id)
     return ImportPreview(
         rows=plans[:limit], total=len(plans), invalid=sum(1 for p in plans if p.fields is None), already_present=already_present,
     )
@@ -425,6 +431,17 @@ def import_id_was_actors(*, actor, memory_id) -> bool:
     return Activity.objects.filter(
         actor=actor, action__in=("memory.create", "memory.import"), memory_ids__contains=[memory_id],
     ).exists()
+
+
+def import_ids_were_actors(*, actor, memory_ids) -> set:
+    """The ids among ``memory_ids`` that ``import_id_was_actors`` says yes to (one query)."""
+    memory_ids = set(memory_ids)
+    if not memory_ids:
+        return set()
+    rows = Activity.objects.filter(
+        actor=actor, action__in=("memory.create", "memory.import"), memory_ids__overlap=list(memory_ids),
+    ).values_list("memory_ids", flat=True)
+    return {m for row in rows for m in row if m in memory_ids}
 
 
 def _import_one(*, actor, plan: RowPlan, embedding, job: ImportJob | None = None) -> str:
