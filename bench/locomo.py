@@ -242,9 +242,6 @@ def mixed_users(loaded: Loaded, mode: str = "hybrid", *, min_score: float | None
             "scope_all_foreign_hits": all_foreign, "scope_all_hits": all_hits}
 
 
-CALIBRATION_FEATURES = {"hybrid": ("cosine", "bm25", "coverage"), "semantic": ("cosine",), "keyword": ("bm25", "coverage")}
-
-
 def collect_candidates(loaded: Loaded, mode: str) -> list[dict]:
     """Every candidate (top 50, no threshold) of every question, in-domain (label 1 for an
     evidence turn) and out-of-domain (asked as the next conversation's user: label 0), with
@@ -263,43 +260,77 @@ def collect_candidates(loaded: Loaded, mode: str) -> list[dict]:
 
 
 def _design(rows: list[dict], features: tuple[str, ...]):
+    """The model's design matrix: [1, each feature as ``calibration.feature_values`` computes it]."""
     import numpy as np
 
-    columns = []
-    for name in features:
-        values = np.array([float(r.get(name) or 0.0) for r in rows])
-        columns.append(np.log1p(np.maximum(values, 0.0)) if name == "bm25" else values)
-    return np.column_stack([np.ones(len(rows)), *columns])
+    from memories.search.calibration import feature_values
+
+    table = [feature_values(cosine=r.get("cosine"), bm25=r.get("bm25"), coverage=r.get("coverage"), unmatched=r.get("unmatched"))
+             for r in rows]
+    return np.column_stack([np.ones(len(rows)), *(np.array([v[name] for v in table]) for name in features)])
 
 
-def fit_logistic(rows: list[dict], features: tuple[str, ...], *, l2: float = 1e-2, iterations: int = 50) -> list[float]:
-    """Logistic regression by Newton's method (IRLS) with a small L2 penalty:
-    [intercept, one weight per feature; bm25 enters as log1p(bm25)]."""
+def sample_weights(rows: list[dict]):
+    """Out-of-domain candidates (asked as another conversation's user) weigh
+    ``OUT_OF_DOMAIN_WEIGHT``: "nothing relevant is stored" is what the threshold must catch."""
+    import numpy as np
+
+    from memories.search.calibration import OUT_OF_DOMAIN_WEIGHT
+
+    return np.array([OUT_OF_DOMAIN_WEIGHT if r["domain"] == "out" else 1.0 for r in rows])
+
+
+def prior_shift(rows: list[dict]) -> float:
+    """log(weighted non-relevant / relevant candidates): added to every intercept, so a score
+    is the probability of relevance at a class-balanced prior (calibration.py)."""
+    import numpy as np
+
+    weights = sample_weights(rows)
+    labels = np.array([r["label"] for r in rows], dtype=float)
+    return float(np.log((weights * (1 - labels)).sum() / max((weights * labels).sum(), 1.0)))
+
+
+def fit_logistic(rows: list[dict], features: tuple[str, ...], *, shift: float = 0.0, l2: float = 1e-2, iterations: int = 60) -> list[float]:
+    """Weighted logistic regression (``sample_weights``) by Newton's method (IRLS) with a
+    small L2 penalty: [intercept + ``shift``, one weight per feature]."""
     import numpy as np
 
     x = _design(rows, features)
     y = np.array([r["label"] for r in rows], dtype=float)
+    weights = sample_weights(rows)
     w = np.zeros(x.shape[1])
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        hessian = x.T @ (x * (p * (1 - p))[:, None]) + l2 * np.eye(x.shape[1])
-        step = np.linalg.solve(hessian, x.T @ (y - p) - l2 * w)
+        hessian = x.T @ (x * (weights * p * (1 - p))[:, None]) + l2 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, x.T @ (weights * (y - p)) - l2 * w)
         w += step
         if np.max(np.abs(step)) < 1e-8:
             break
+    w[0] += shift
     return [round(float(v), 4) for v in w]
 
 
+def calibration_source(fitted: dict) -> str:
+    """The fitted models as the ``CALIBRATIONS`` literal of memories/search/calibration.py."""
+    lines = ["CALIBRATIONS: dict[str, Calibration] = {"]
+    for mode, model in fitted.items():
+        intercept, *weights = model["weights"]
+        named = ", ".join(f'"{name}": {weight}' for name, weight in zip(model["features"], weights))
+        lines.append(f'    "{mode}": Calibration(intercept={intercept}, weights={{\n        {named}}}),')
+    return "\n".join([*lines, "}"])
+
+
 def threshold_sweep(rows: list[dict], loaded: Loaded, fitted: dict,
-                    thresholds=(0.0, 0.002, 0.004, 0.006, 0.008, 0.01, 0.012, 0.015, 0.02, 0.03, 0.05, 0.1)) -> list[dict]:
+                    thresholds=(0.0, 0.3, 0.4, 0.5, 0.52, 0.54, 0.56, 0.58, 0.6, 0.62, 0.64, 0.66, 0.7, 0.8, 0.9)) -> list[dict]:
     """In-domain R@10 and the out-of-domain false-alarm rate for each threshold, from the
     hybrid candidates re-scored as ``calibrated_score`` does with the ``fitted`` models:
     the higher of the full (hybrid) model and the meaning-only (semantic) one."""
     import numpy as np
 
+    from memories.search.calibration import MODE_FEATURES  # after Django is set up (the package imports models)
+
     def probability(mode: str):
-        features = CALIBRATION_FEATURES[mode]
-        return 1.0 / (1.0 + np.exp(-(_design(rows, features) @ np.array(fitted[mode]["weights"]))))
+        return 1.0 / (1.0 + np.exp(-(_design(rows, MODE_FEATURES[mode]) @ np.array(fitted[mode]["weights"]))))
 
     scores = np.maximum(probability("hybrid"), probability("semantic"))
     by_question: dict[tuple, list] = {}
@@ -440,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(outside the repository: they hold no text, only ids, labels and features).")
     parser.add_argument("--fit-calibration", action="store_true", help="Instead of the benchmark: collect every question's candidates "
                         "(in-domain and out-of-domain), fit the score calibration of each mode (memories/search/calibration.py) "
-                        "and print it with a min_score sweep (R@10 against false alarms) as JSON.")
+                        "and print it with a min_score sweep (R@10 against false alarms) as JSON; stderr ends with the "
+                        "CALIBRATIONS literal to paste into memories/search/calibration.py.")
     args = parser.parse_args(argv)
     if not args.data.exists():
         parser.error(f"{args.data} not found: pass --data PATH (the LoCoMo JSON, see ../shared/data/locomo/README.md).")
@@ -460,13 +492,19 @@ def main(argv: list[str] | None = None) -> int:
 
         memory_search(actor=loaded.users[0], query="warm-up", limit=1, mode="hybrid")  # load the model once
         if args.fit_calibration:
-            fitted = {}
-            for mode, features in CALIBRATION_FEATURES.items():
-                rows = collect_candidates(loaded, mode)
+            from memories.search.calibration import MODE_FEATURES
+
+            fitted, candidates = {}, {}
+            for mode in MODE_FEATURES:
+                candidates[mode] = collect_candidates(loaded, mode)
                 if args.dump_candidates:
                     Path(f"{args.dump_candidates}.{mode}.json").write_text(json.dumps(
-                        {"rows": rows, "evidence": [sorted(q.evidence) for q in loaded.questions]}))
-                weights = fit_logistic(rows, features)
+                        {"rows": candidates[mode], "evidence": [sorted(q.evidence) for q in loaded.questions]}))
+            shift = prior_shift(candidates["hybrid"])
+            log(f"prior shift (class-balanced): {shift:.4f}")
+            for mode, features in MODE_FEATURES.items():
+                rows = candidates[mode]
+                weights = fit_logistic(rows, features, shift=shift)
                 fitted[mode] = {"features": features, "weights": weights, "candidates": len(rows),
                                 "positives": sum(r["label"] for r in rows)}
                 if mode == "hybrid":
@@ -475,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             fitted["hybrid"]["sweep"] = threshold_sweep(hybrid_rows, loaded, fitted)
             log(f"sweep: {json.dumps(fitted['hybrid']['sweep'])}")
             print(json.dumps(fitted))
+            log(calibration_source(fitted))
             return 0
         modes = MODES if args.mode == "all" else (args.mode,)
         results = []

@@ -62,7 +62,7 @@ def clean_min_score(value) -> float:
 @dataclass
 class Candidate:
     memory_id: uuid.UUID
-    features: dict = field(default_factory=dict)  # cosine, bm25, coverage as scored
+    features: dict = field(default_factory=dict)  # cosine, bm25, coverage, unmatched as scored
     sources: dict = field(default_factory=dict)  # each channel's own score, where it returned the memory
 
 
@@ -85,6 +85,7 @@ def candidates_with_features(rankings: dict[str, Scored], matched: dict[uuid.UUI
         if "keyword" in rankings:
             features["bm25"] = by_channel["keyword"].get(memory_id, _fill(rankings["keyword"], depth=depth))
             features["coverage"] = min(1.0, matched.get(memory_id, 0) / query_terms) if query_terms else 0.0
+            features["unmatched"] = max(0, query_terms - matched.get(memory_id, 0))
         candidates.append(Candidate(memory_id=memory_id, features=features, sources=sources))
     return candidates
 
@@ -142,7 +143,7 @@ def memory_search(
     candidates = candidates_with_features(rankings, matched, query_terms=own_terms, depth=depth)
     channels = set(rankings)
     scores = {c.memory_id: calibrated_score(channels=channels, cosine=c.features.get("cosine"), bm25=c.features.get("bm25"),
-                                            coverage=c.features.get("coverage"))
+                                            coverage=c.features.get("coverage"), unmatched=c.features.get("unmatched"))
               for c in candidates}
     kept = [c for c in _order(candidates, scores, rankings, depth=depth) if scores[c.memory_id] >= min_score][:limit]
     ranked = [Ranked(memory_id=c.memory_id, score=round(scores[c.memory_id], 6), sources=c.sources) for c in kept]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from memories.search import calibration
+
 pytestmark = pytest.mark.django_db
 
 _spec = importlib.util.spec_from_file_location("bench_locomo", Path(__file__).resolve().parents[2] / "bench" / "locomo.py")
@@ -67,8 +69,12 @@ def test_bench_measures_false_alarms_mixed_users_and_fits_a_calibration(make_use
     rows = locomo.collect_candidates(loaded, "hybrid")
     assert {r["domain"] for r in rows} == {"in", "out"} and any(r["label"] for r in rows)
     assert not any(r["label"] for r in rows if r["domain"] == "out")
-    fitted = {mode: {"weights": locomo.fit_logistic(rows, features)} for mode, features in locomo.CALIBRATION_FEATURES.items()}
-    assert len(fitted["hybrid"]["weights"]) == 4
+    shift = locomo.prior_shift(rows)
+    assert shift > 0  # fewer relevant candidates than others: the class-balanced prior raises every score
+    fitted = {mode: {"features": features, "weights": locomo.fit_logistic(rows, features, shift=shift)}
+              for mode, features in calibration.MODE_FEATURES.items()}
+    assert len(fitted["hybrid"]["weights"]) == 1 + len(calibration.MODE_FEATURES["hybrid"])
+    assert 'Calibration(intercept=' in locomo.calibration_source(fitted)
     sweep = locomo.threshold_sweep(rows, loaded, fitted)
     assert sweep[0]["min_score"] == 0.0 and sweep[0]["false_alarm_rate"] == 1.0
 

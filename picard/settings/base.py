@@ -247,7 +247,7 @@ PICARD_LIST_MAX_LIMIT = 100
 PICARD_SEARCH_MAX_LIMIT = 50
 # Search hits whose calibrated score (0-1) is below this are left out, so a question nothing
 # answers gets an empty list. Chosen on the LoCoMo development half (docs/benchmarks.md, locomo).
-PICARD_SEARCH_MIN_SCORE = env.float("PICARD_SEARCH_MIN_SCORE", default=0.008)
+PICARD_SEARCH_MIN_SCORE = env.float("PICARD_SEARCH_MIN_SCORE", default=0.6)
 # The activity log keeps entries this many days (`manage.py purge_activity`; 0 keeps everything).
 PICARD_ACTIVITY_RETENTION_DAYS = env.int("PICARD_ACTIVITY_RETENTION_DAYS", default=90)
 # Cross-user (public) search ranks exactly while a model has at most this many public rows

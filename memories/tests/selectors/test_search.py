@@ -41,7 +41,7 @@ def test_semantic_scores_are_calibrated_and_sources_are_the_cosines(alice, bob):
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert hits[0].sources["semantic"] == pytest.approx(1.0, abs=1e-5)
-    assert hits[0].score == pytest.approx(search.CALIBRATIONS["semantic"].score(cosine=1.0, bm25=None, coverage=None), abs=1e-5)
+    assert hits[0].score == pytest.approx(search.calibrated_score(channels={"semantic"}, cosine=1.0, bm25=None, coverage=None, unmatched=None), abs=1e-5)
     assert {hits[0].memory.id, hits[1].memory.id} >= {exact.id}
     by_id = {h.memory.id: h for h in hits}
     provider = get_provider()
