@@ -91,3 +91,5 @@ class UsedAuthorizationCode(models.Model):
 
     class Meta:
         db_table = "oauth_used_authorization_code"
+        verbose_name = "used authorization code"
+        verbose_name_plural = "used authorization codes"
