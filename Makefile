@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install migrate conformance check-python bench-search bench-locomo bench-load bench-cpu clean-db shell chromium screenshots
+.PHONY: run test install migrate conformance check-python bench-search bench-locomo bench-near-duplicates bench-load bench-cpu clean-db shell chromium screenshots
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -69,6 +69,10 @@ bench-search: install
 BENCH_ARGS ?=
 bench-locomo: install
 	$(BIN)/python bench/locomo.py --facts $(BENCH_ARGS)
+
+# The near-duplicate threshold (PICARD_NEAR_DUPLICATE_THRESHOLD) measured on LoCoMo dev turns.
+bench-near-duplicates: install
+	$(BIN)/python bench/near_duplicates.py $(BENCH_ARGS)
 
 # Load benchmark (docs/benchmarks.md, section load): 100 000 memories, 32 clients, 60 s per
 # scenario against one uvicorn server on a throwaway database; LOAD_ARGS="--workers 2" etc.

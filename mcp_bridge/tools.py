@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memories import search, selectors, services
 from memories.activity import activity_client_names
-from memories.serializers import memory_as_dict
+from memories.serializers import iso, memory_as_dict, memory_version_as_dict
 from picard import context
 
 READ = "memories:read"
@@ -70,6 +70,12 @@ class UpdateMemoryInput(_Input):
 
 class MemoryIdInput(_Input):
     memory_id: str = Field(description="The memory's UUID.")
+
+
+class DeleteMemoryInput(_Input):
+    memory_id: str = Field(description="The memory's UUID.")
+    permanent: bool = Field(default=False, description="false (default): move it to the trash, restorable with restore_memory "
+                            "until purge_at. true: delete it at once, with its history; it cannot be brought back.")
 
 
 class ModifyPermissionsInput(_Input):
@@ -170,16 +176,25 @@ class MemoryOutput(_Output):
     updated_at: str = Field(description="ISO 8601 time of the last change (UTC).")
     expiration_date: str | None = Field(default=None, description="ISO 8601 expiry, or null.")
     version: int = Field(description="Increases with every change; pass it as expected_version to update_memory.")
+    duplicate: bool | None = Field(default=None, description="submit_memory only: true when you already had this text (same words, "
+                                   "ignoring case and spacing); nothing new was stored and this is the existing memory.")
+    possible_duplicates: list[dict[str, Any]] | None = Field(
+        default=None, description="submit_memory only: your other memories that say nearly the same ({id, score}: cosine "
+        "similarity); the new memory was stored anyway. Consider update_memory on one of them instead.")
     embedding_status: Literal["ready", "pending"] = Field(description="Whether the memory is searchable by meaning yet.")
     score: float | None = Field(default=None, description="Search results only: calibrated relevance 0–1, the estimated "
                                 "chance that the memory is relevant; the same scale for every query and mode.")
     scores: dict[str, float] | None = Field(default=None, description="Search results only: each channel's own score (semantic: cosine, keyword: BM25).")
     shared_with: SharedWithOutput | None = Field(default=None, description="Owner only, for shared memories: who may read it.")
+    note: str | None = Field(default=None, description="restore_memory only: what came back differently from the version "
+                             "asked for (a shared version whose people are all gone comes back private).")
 
 
 class DeletedOutput(_Output):
     id: str = Field(description="The deleted memory's UUID.")
-    deleted: bool = Field(description="Always true.")
+    deleted: bool = Field(description="Always true: the memory is gone from every read and search.")
+    trashed: bool = Field(description="true: it is in the trash and restore_memory brings it back until purge_at; false: deleted for good (permanent).")
+    purge_at: str | None = Field(default=None, description="ISO 8601 time the trash deletes it for good (null when permanent).")
 
 
 class MemoryPageOutput(_Output):
@@ -257,13 +272,21 @@ def _page(actor, page: selectors.Page) -> dict:
     }
 
 
+def _created_as_dict(memory, actor) -> dict:
+    """A memory just submitted, with what duplicate detection found."""
+    entry = memory_as_dict(memory, actor=actor, include_shares=True)
+    entry["duplicate"] = memory.is_duplicate
+    entry["possible_duplicates"] = memory.possible_duplicates
+    return entry
+
+
 def submit_memory(actor, data: SubmitMemoryInput) -> dict:
     memory = services.memory_create(
         actor=actor, text=data.text, permission=data.permission, expires_at=data.expiration_date,
         tags=data.tags, metadata=data.metadata,
         shared_with=data.shared_with.model_dump() if data.shared_with else None,
     )
-    return memory_as_dict(memory, actor=actor, include_shares=True)
+    return _created_as_dict(memory, actor)
 
 
 _UPDATE_FIELDS = {"text": "text", "expiration_date": "expires_at", "tags": "tags", "metadata": "metadata"}
@@ -275,9 +298,12 @@ def update_memory(actor, data: UpdateMemoryInput) -> dict:
     return memory_as_dict(memory, actor=actor, include_shares=True)
 
 
-def delete_memory(actor, data: MemoryIdInput) -> dict:
-    deleted = services.memory_delete(actor=actor, memory_id=data.memory_id)
-    return {"id": str(deleted), "deleted": True}
+def _deleted_as_dict(deleted: services.Deleted) -> dict:
+    return {"id": str(deleted.id), "deleted": True, "trashed": deleted.trashed, "purge_at": iso(deleted.purge_at)}
+
+
+def delete_memory(actor, data: DeleteMemoryInput) -> dict:
+    return _deleted_as_dict(services.memory_delete(actor=actor, memory_id=data.memory_id, permanent=data.permanent))
 
 
 def modify_permissions(actor, data: ModifyPermissionsInput) -> dict:
@@ -328,7 +354,7 @@ def query_user(actor, data: QueryUserInput) -> dict:
 _BATCH_FIELDS = {
     "create": SubmitMemoryInput,
     "update": UpdateMemoryInput,
-    "delete": MemoryIdInput,
+    "delete": DeleteMemoryInput,
 }
 
 
@@ -356,7 +382,7 @@ def batch_memories(actor, data: BatchInput) -> dict:
             kwargs = {_UPDATE_FIELDS[k]: getattr(parsed, k) for k in parsed.model_fields_set if k in _UPDATE_FIELDS}
             kwargs.update(memory_id=parsed.memory_id, expected_version=parsed.expected_version)
         else:
-            kwargs = {"memory_id": parsed.memory_id}
+            kwargs = {"memory_id": parsed.memory_id, "permanent": parsed.permanent}
         operations.append(services.BatchOperation(op=item.op, data=kwargs))
     valid = [op for op in operations if isinstance(op, services.BatchOperation)]
     ran = iter(services.memory_batch(actor=actor, operations=valid) if valid else [])
@@ -366,8 +392,12 @@ def batch_memories(actor, data: BatchInput) -> dict:
             result = next(ran)
             if result.ok:
                 entry = {"index": index, "op": op.op, "status": "success", "id": str(result.memory_id)}
-                if result.memory is not None:
+                if result.memory is not None and op.op == "create":
+                    entry["memory"] = _created_as_dict(result.memory, actor)
+                elif result.memory is not None:
                     entry["memory"] = memory_as_dict(result.memory, actor=actor)
+                if result.deleted is not None:
+                    entry.update(trashed=result.deleted.trashed, purge_at=iso(result.deleted.purge_at))
             else:
                 entry = {"index": index, "op": op.op, "status": "error", "error": result.error.as_dict()}
         else:
@@ -415,9 +445,11 @@ register(Tool(
     "Only the fields you send change. Use it to correct or extend something remembered earlier.",
 ))
 register(Tool(
-    name="delete_memory", output=DeletedOutput, title="Delete a memory", input=MemoryIdInput, handler=delete_memory, scope=WRITE, read_only=False,
+    name="delete_memory", output=DeletedOutput, title="Delete a memory", input=DeleteMemoryInput, handler=delete_memory, scope=WRITE, read_only=False,
     destructive=True, idempotent=False,
-    description="Permanently delete one of the user's own memories by memory_id. Ask the user first when in doubt.",
+    description="Delete one of the user's own memories by memory_id. It moves to the trash: gone from every read and "
+    "search at once, restorable with restore_memory until it is purged (purge_at; 30 days by default). "
+    "permanent: true deletes it for good at once; only use that when the user clearly asks for it.",
 ))
 register(Tool(
     name="modify_permissions", output=MemoryOutput, title="Change who can see a memory", input=ModifyPermissionsInput, handler=modify_permissions,
@@ -467,4 +499,71 @@ register(Tool(
     scope=WRITE, read_only=False, destructive=True,
     description="Run up to 100 create/update/delete operations in one call. Each operation succeeds or fails on its own "
     "(per-item results); a failed item leaves nothing behind.",
+))
+
+
+# --- history and trash (issue "Nothing is ever lost by accident") -------------------------
+
+
+class RestoreMemoryInput(_Input):
+    memory_id: str = Field(description="The memory's UUID (also one in the trash, e.g. the id delete_memory answered with).")
+    version: int | None = Field(default=None, description="Optional: a version number from memory_history. Without it, the "
+                                "memory comes back from the trash as it was; with it, that version's text, tags, metadata, "
+                                "expiry and permission are written back as a new version.")
+
+
+class MemoryHistoryInput(_Input):
+    memory_id: str = Field(description="The memory's UUID.")
+
+
+class VersionOutput(_Output):
+    version: int = Field(description="The version number (1 = as first stored).")
+    created_at: str = Field(description="ISO 8601 time this version was written.")
+    change: str = Field(description="What made it: create, update, permission, restore, merge, or legacy (before history was kept).")
+    surface: str = Field(description="The door it came through: web, api, mcp, command or internal.")
+    client_id: str | None = Field(default=None, description="The OAuth client (UUID) that wrote it, when one did.")
+    client_name: str | None = Field(default=None, description="That client's name, when known.")
+    text: str = Field(description="The memory's text in this version.")
+    tags: list[str] = Field(description="Its tags in this version.")
+    permission: PermissionName = Field(description="Its permission in this version.")
+    expiration_date: str | None = Field(default=None, description="Its expiry in this version.")
+    metadata: dict[str, Any] | None = Field(default=None, description="Its metadata in this version.")
+
+
+class MemoryHistoryOutput(_Output):
+    memory_id: str = Field(description="The memory's UUID.")
+    current_version: int = Field(description="The memory's version now.")
+    versions: list[VersionOutput] = Field(description="Every version, newest first.")
+    count: int = Field(description="How many versions.")
+
+
+def restore_memory(actor, data: RestoreMemoryInput) -> dict:
+    memory = services.memory_restore(actor=actor, memory_id=data.memory_id, version=data.version)
+    entry = memory_as_dict(memory, actor=actor, include_shares=True)
+    if memory.restore_note:
+        entry["note"] = memory.restore_note
+    return entry
+
+
+def memory_history(actor, data: MemoryHistoryInput) -> dict:
+    memory, versions = selectors.memory_history(actor=actor, memory_id=data.memory_id)
+    names = activity_client_names(client_ids=[v.client_id for v in versions if v.client_id])
+    entries = [memory_version_as_dict(v, actor=actor, client_name=names.get(v.client_id)) for v in versions]
+    return {"memory_id": str(memory.id), "current_version": memory.version, "versions": entries, "count": len(entries)}
+
+
+register(Tool(
+    name="restore_memory", output=MemoryOutput, title="Restore a memory", input=RestoreMemoryInput, handler=restore_memory,
+    scope=WRITE, read_only=False, idempotent=False,
+    description="Undo a deletion or a change of one of the user's own memories. With only memory_id: bring a memory back "
+    "from the trash. With version (a number from memory_history): make that earlier version current again; it is saved as "
+    "a new version, so nothing in the history is lost. A shared version whose people and groups are all gone (deactivated, "
+    "deleted) comes back private, and the answer's note says so.",
+))
+register(Tool(
+    name="memory_history", output=MemoryHistoryOutput, title="A memory's history", input=MemoryHistoryInput, handler=memory_history,
+    scope=READ, read_only=True, idempotent=True,
+    description="List every version of a memory the user may see, newest first: version number, when, through which door "
+    "and client it was changed, and the text (plus tags, permission, expiry) of that version. Use it before restore_memory "
+    "with a version, or to see what a memory said earlier.",
 ))

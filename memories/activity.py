@@ -25,11 +25,13 @@ from __future__ import annotations
 import atexit
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -122,7 +124,29 @@ def _flush_at_exit() -> None:
             logger.warning("buffered activity rows lost at exit", exc_info=True)
 
 
-def activity_record(*, actor, action: str, memory_ids: Iterable = (), details: dict | None = None) -> Activity:
+# Inside ``activity_collected``: the per-row entries that would have been written, as
+# memory ids, so that an import or a bulk action is logged as ONE entry by its caller.
+_collecting: ContextVar[list | None] = ContextVar("picard_activity_collecting", default=None)
+
+
+@contextlib.contextmanager
+def activity_collected() -> Iterator[list]:
+    """Within the block, ``activity_record`` writes nothing and appends the memory ids it
+    was given to the yielded list; the caller records one summary entry (an import, a bulk
+    action) instead of one entry per row."""
+    collected: list = []
+    token = _collecting.set(collected)
+    try:
+        yield collected
+    finally:
+        _collecting.reset(token)
+
+
+def activity_record(*, actor, action: str, memory_ids: Iterable = (), details: dict | None = None) -> Activity | None:
+    collecting = _collecting.get()
+    if collecting is not None:
+        collecting.extend(memory_ids)
+        return None
     ctx = context.current()
     row = Activity(
         actor=actor if getattr(actor, "is_authenticated", False) else None,

@@ -194,7 +194,11 @@ BULK_ACTIONS = [
 
 
 class BulkForm(forms.Form):
-    ids = forms.TypedMultipleChoiceField(required=True, coerce=str, error_messages={"required": "Select at least one memory first."})
+    ids = forms.TypedMultipleChoiceField(required=False, coerce=str)
+    # "Select all N matching": the action applies to every one of the actor's memories that
+    # the list's filters (``filter_query``, the list page's query string) match, on every page.
+    all_matching = forms.BooleanField(required=False)
+    filter_query = forms.CharField(required=False, max_length=4000)
     action = forms.ChoiceField(choices=BULK_ACTIONS, error_messages={"required": "Choose what to do with the selected memories."})
     tag = forms.CharField(required=False, max_length=64)
     confirm = forms.BooleanField(required=False)
@@ -212,6 +216,8 @@ class BulkForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if not data.get("ids") and not data.get("all_matching"):
+            self.add_error("ids", "Select at least one memory first.")
         if data.get("action") in ("add_tag", "remove_tag"):
             tags = validated(validation.clean_tags, [data.get("tag") or ""]) if (data.get("tag") or "").strip() else []
             if not tags:

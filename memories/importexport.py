@@ -37,8 +37,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from memories import crypto, services
-from memories.activity import activity_record
+from memories import crypto, keywords, services
+from memories.activity import activity_collected, activity_record
 from memories.models import Activity, ImportJob, Memory, Permission
 from memories.selectors import MemoryFilters, memory_visible_qs
 from memories.serializers import iso
@@ -311,8 +311,10 @@ def import_job_get(*, actor, job_id) -> ImportJob:
 class ImportPreview:
     """What confirming a job will do: the first rows checked, and counts over every row —
     ``to_import`` is what the confirm button promises, so it leaves out rows that will fail
-    (``invalid``) and rows whose id is already one of the actor's memories (``already_present``,
-    skipped by ``_import_one``)."""
+    (``invalid``) and rows whose id or text is already one of the actor's memories, or an
+    earlier row's (``already_present``, skipped by ``_import_one``); an id of the actor's
+    that is in the trash counts as imported (it is brought back), and an id that gets a
+    fresh one (someone else's, or never the actor's) does not make a row a repeat."""
 
     rows: list[RowPlan]
     total: int
@@ -330,18 +332,37 @@ def import_job_preview(*, job: ImportJob, limit: int = 20) -> ImportPreview:
     rows = parse_payload(crypto.decrypt(job.payload_encrypted), job.format)
     plans = [plan_row(actor=job.owner, row=r) for r in rows]
     ids = {p.fields["memory_id"] for p in plans if p.fields and p.fields.get("memory_id")}
-    owners = dict(Memory.objects.filter(id__in=ids).values_list("id", "owner_id")) if ids else {}
-    present = {i for i, owner_id in owners.items() if owner_id == job.owner_id}
+    found = list(Memory.objects.filter(id__in=ids).values_list("id", "owner_id", "trashed_at")) if ids else []
+    present = {memory_id for memory_id, owner_id, trashed_at in found if owner_id == job.owner_id and trashed_at is None}
+    # An id of the owner's that is in the trash is imported (brought back), not skipped.
+    trashed = {memory_id for memory_id, owner_id, trashed_at in found if owner_id == job.owner_id and trashed_at is not None}
+    # A free id keeps itself only if the owner created it once (``import_id_was_actors``).
+    kept_ids = import_ids_were_actors(actor=job.owner, memory_ids=ids - {memory_id for memory_id, _, _ in found})
+    digests = {p.number: keywords.text_digest(p.fields["text"]) for p in plans if p.fields}
+    texts_present = set(
+        Memory.objects.active().not_trashed()
+        .filter(owner_id=job.owner_id, keyword_document__key_id=keywords.key_id(), keyword_document__text_digest__in=set(digests.values()))
+        .values_list("keyword_document__text_digest", flat=True)
+    ) if digests else set()
     already_present = 0
-    for plan in plans:
-        memory_id = plan.fields.get("memory_id") if plan.fields else None
-        if memory_id is None or owners.get(memory_id, job.owner_id) != job.owner_id:  # someone else's id gets a new one
+    for plan in plans:  # what _import_one will do with each row, in order
+        if plan.fields is None:
             continue
-        if memory_id in present:
+        memory_id, digest = plan.fields.get("memory_id"), digests[plan.number]
+        if memory_id in present:  # also a second row with an id an earlier row used
             already_present += 1
-        elif import_id_was_actors(actor=job.owner, memory_id=memory_id):
-            present.add(memory_id)  # restored with its own id: a second row with that id is skipped
-        # any other free id gets a fresh one (_import_one), so every row with it is imported
+            continue
+        if memory_id in trashed:
+            trashed.discard(memory_id)
+            present.add(memory_id)
+            texts_present.add(digest)
+            continue
+        if digest in texts_present:  # memory_create's duplicate check skips it
+            already_present += 1
+            continue
+        texts_present.add(digest)
+        if memory_id in kept_ids:
+            present.add(memory_id)
     return ImportPreview(
         rows=plans[:limit], total=len(plans), invalid=sum(1 for p in plans if p.fields is None), already_present=already_present,
     )
@@ -400,26 +421,46 @@ def _embed_chunk(plans: list[RowPlan]) -> dict[int, dict]:
 
 
 def import_id_was_actors(*, actor, memory_id) -> bool:
-    """Whether ``memory_id`` names a memory ``actor`` created (their activity log says so).
+    """Whether ``memory_id`` names a memory ``actor`` created (their activity log says so:
+    a ``memory.create`` entry, or the one ``memory.import`` entry of an import, which lists
+    the first 1,000 memories it created).
 
     An imported row keeps its id only then (restoring your own export after deleting the
     memories); any other id — free, or someone else's — gets a fresh one. Keeping free ids
     and re-iding taken ones would tell the importer which ids exist (issue 18, finding 6)."""
-    return Activity.objects.filter(actor=actor, action="memory.create", memory_ids__contains=[memory_id]).exists()
+    return Activity.objects.filter(
+        actor=actor, action__in=("memory.create", "memory.import"), memory_ids__contains=[memory_id],
+    ).exists()
 
 
-def _import_one(*, actor, plan: RowPlan, embedding) -> str:
-    """Write one row (inside the caller's transaction). Returns created | skipped."""
+def import_ids_were_actors(*, actor, memory_ids) -> set:
+    """The ids among ``memory_ids`` that ``import_id_was_actors`` says yes to (one query)."""
+    memory_ids = set(memory_ids)
+    if not memory_ids:
+        return set()
+    rows = Activity.objects.filter(
+        actor=actor, action__in=("memory.create", "memory.import"), memory_ids__overlap=list(memory_ids),
+    ).values_list("memory_ids", flat=True)
+    return {m for row in rows for m in row if m in memory_ids}
+
+
+def _import_one(*, actor, plan: RowPlan, embedding, job: ImportJob | None = None) -> str:
+    """Write one row (inside the caller's transaction). Returns created | skipped (its id is
+    already one of the actor's memories, or its text is: ``memory_create``'s duplicate check).
+    An id of the actor's memory in the trash brings that memory back (as it was)."""
     fields = dict(plan.fields)
     memory_id = fields.get("memory_id")
     if memory_id is not None:
-        existing = Memory.objects.filter(id=memory_id).values_list("owner_id", flat=True).first()
-        if existing == actor.pk:
-            return "skipped"
+        existing = Memory.objects.filter(id=memory_id).values_list("owner_id", "trashed_at").first()
+        if existing is not None and existing[0] == actor.pk:
+            if existing[1] is None:
+                return "skipped"
+            Memory.objects.filter(id=memory_id).update(trashed_at=None, import_job=job)
+            return "created"
         if existing is not None or not import_id_was_actors(actor=actor, memory_id=memory_id):
             fields["memory_id"] = None
-    services.memory_create(actor=actor, embedding=embedding, **fields)
-    return "created"
+    memory = services.memory_create(actor=actor, embedding=embedding, import_job=job, report_near_duplicates=False, **fields)
+    return "skipped" if memory.is_duplicate else "created"
 
 
 def import_job_run(*, job_id, worker: str | None = None, throttle: float | None = None) -> ImportJob | None:
@@ -438,42 +479,43 @@ def import_job_run(*, job_id, worker: str | None = None, throttle: float | None 
         )
         return ImportJob.objects.get(id=job_id)
     with call_context(surface="web"):
-        position = job.position
-        while position < len(rows):
-            chunk = [plan_row(actor=actor, row=r) for r in rows[position : position + EMBED_CHUNK]]
-            embeddings = _embed_chunk(chunk)  # slow I/O: outside any transaction
-            for offset, plan in enumerate(chunk):
-                index = position + offset
-                with transaction.atomic():
-                    job = ImportJob.objects.select_for_update().get(id=job_id)
-                    if job.status != ImportJob.Status.RUNNING or job.worker != worker or job.position != index:
-                        return job  # cancelled, or taken over by another worker
-                    outcome, message = "failed", plan.error
-                    if plan.fields is not None:
-                        try:
-                            with transaction.atomic():
-                                outcome = _import_one(actor=actor, plan=plan, embedding=embeddings.get(offset))
-                        except DomainError as exc:
-                            message = _row_message(exc)
-                        except Exception:  # noqa: BLE001 - one bad row must not stop the import
-                            logger.exception("import row %s of job %s failed", plan.number, job_id)
-                            message = "This row could not be imported."
-                    if outcome == "created":
-                        job.created_count += 1
-                    elif outcome == "skipped":
-                        job.skipped_count += 1
-                    else:
-                        job.failed_count += 1
-                        if len(job.errors) < MAX_STORED_ERRORS:
-                            job.errors = [*job.errors, {"row": plan.number, "message": message or "Invalid row."}]
-                    job.position = index + 1
-                    job.heartbeat_at = timezone.now()
-                    job.save(update_fields=["created_count", "skipped_count", "failed_count", "errors", "position", "heartbeat_at"])
-                if throttle:
-                    import time
+        with activity_collected():  # rows are not logged one by one: one entry for the import
+            position = job.position
+            while position < len(rows):
+                chunk = [plan_row(actor=actor, row=r) for r in rows[position : position + EMBED_CHUNK]]
+                embeddings = _embed_chunk(chunk)  # slow I/O: outside any transaction
+                for offset, plan in enumerate(chunk):
+                    index = position + offset
+                    with transaction.atomic():
+                        job = ImportJob.objects.select_for_update().get(id=job_id)
+                        if job.status != ImportJob.Status.RUNNING or job.worker != worker or job.position != index:
+                            return job  # cancelled, or taken over by another worker
+                        outcome, message = "failed", plan.error
+                        if plan.fields is not None:
+                            try:
+                                with transaction.atomic():
+                                    outcome = _import_one(actor=actor, plan=plan, embedding=embeddings.get(offset), job=job)
+                            except DomainError as exc:
+                                message = _row_message(exc)
+                            except Exception:  # noqa: BLE001 - one bad row must not stop the import
+                                logger.exception("import row %s of job %s failed", plan.number, job_id)
+                                message = "This row could not be imported."
+                        if outcome == "created":
+                            job.created_count += 1
+                        elif outcome == "skipped":
+                            job.skipped_count += 1
+                        else:
+                            job.failed_count += 1
+                            if len(job.errors) < MAX_STORED_ERRORS:
+                                job.errors = [*job.errors, {"row": plan.number, "message": message or "Invalid row."}]
+                        job.position = index + 1
+                        job.heartbeat_at = timezone.now()
+                        job.save(update_fields=["created_count", "skipped_count", "failed_count", "errors", "position", "heartbeat_at"])
+                    if throttle:
+                        import time
 
-                    time.sleep(throttle)
-            position += len(chunk)
+                        time.sleep(throttle)
+                position += len(chunk)
         with transaction.atomic():
             job = ImportJob.objects.select_for_update().get(id=job_id)
             if job.status == ImportJob.Status.RUNNING and job.worker == worker:
@@ -482,10 +524,54 @@ def import_job_run(*, job_id, worker: str | None = None, throttle: float | None 
                 job.finished_at = timezone.now()
                 job.message = f"Imported {job.created_count}, skipped {job.skipped_count} already present, {job.failed_count} failed."
                 job.save()
-                activity_record(actor=actor, action="memory.import", details={
-                    "created": job.created_count, "skipped": job.skipped_count, "failed": job.failed_count, "format": job.format,
+                activity_record(actor=actor, action="memory.import", memory_ids=job.memories.values_list("id", flat=True)[:1000], details={
+                    "job": str(job.id), "created": job.created_count, "skipped": job.skipped_count, "failed": job.failed_count, "format": job.format,
                 })
     return job
+
+
+def import_job_undo(*, actor, job_id) -> int:
+    """Undo an import: every memory it created that is still out of the trash goes to the
+    trash, in ONE statement and transaction together with the job's ``undone_at`` (all or
+    nothing, also under ``kill -9``). A running import is cancelled first. Each memory is
+    restorable from the trash (``import_job_redo`` brings them all back). Returns how many
+    were trashed; logs one activity entry."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(owner=actor, id=clean_uuid(job_id, field="job_id")).first()
+        if job is None:
+            raise NotFound("Import not found.")
+        if job.status in (ImportJob.Status.PREVIEW, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+            job.status = ImportJob.Status.CANCELLED
+            job.payload_encrypted = ""
+            job.finished_at = timezone.now()
+            job.message = f"Cancelled after {job.position} of {job.total} rows."
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE memories_memory SET trashed_at = %s WHERE import_job_id = %s AND owner_id = %s AND trashed_at IS NULL RETURNING id",
+                [now, job.id, actor.pk],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        job.undone_at = now
+        job.undone_count = len(ids)
+        job.save()
+        activity_record(actor=actor, action="memory.import_undo", memory_ids=ids[:1000], details={"job": str(job.id), "count": len(ids)})
+    return len(ids)
+
+
+def import_job_redo(*, actor, job_id) -> int:
+    """Take back an undo: the import's memories that are still in the trash come back (one
+    statement). Returns how many."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(owner=actor, id=clean_uuid(job_id, field="job_id")).first()
+        if job is None:
+            raise NotFound("Import not found.")
+        restored = Memory.objects.filter(import_job=job, owner=actor, trashed_at__isnull=False).update(trashed_at=None)
+        job.undone_at = None
+        job.undone_count = 0
+        job.save(update_fields=["undone_at", "undone_count"])
+        activity_record(actor=actor, action="memory.import_redo", details={"job": str(job.id), "count": restored})
+    return restored
 
 
 def _run_in_thread(job_id) -> None:

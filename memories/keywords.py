@@ -121,3 +121,16 @@ def hashed_terms(text: str) -> tuple[dict[int, int], int]:
     key = _key()
     counts: Counter[int] = Counter(term_hash(t, key=key) for t in terms)
     return dict(counts), len(terms)
+
+
+def normalise_text(text: str) -> str:
+    """A memory's text as duplicates are compared: Unicode NFKC, case-folded, every run of
+    whitespace one space, no surrounding whitespace or trailing full stop."""
+    folded = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return folded.rstrip(".").rstrip()
+
+
+def text_digest(text: str) -> str:
+    """Keyed hash (HMAC-SHA256 under the term-hash key) of ``normalise_text(text)``: equal for
+    two texts that differ only in case, spacing or a final full stop."""
+    return hmac.new(_key(), b"picard:text:" + normalise_text(text).encode("utf-8"), hashlib.sha256).hexdigest()

@@ -28,6 +28,12 @@ class MemoryQuerySet(models.QuerySet):
     def expired(self, *, now=None) -> "MemoryQuerySet":
         return self.filter(expires_at__lte=now or timezone.now())
 
+    def not_trashed(self) -> "MemoryQuerySet":
+        return self.filter(trashed_at__isnull=True)
+
+    def trashed(self) -> "MemoryQuerySet":
+        return self.filter(trashed_at__isnull=False)
+
     def visibility_parts(self, actor, *, include_own_expired: bool = False, now=None) -> dict[str, Q]:
         """THE visibility rule, as three disjoint conditions. Every read path uses these
         (``visible_to`` ORs them; search runs each part with its own index strategy).
@@ -36,9 +42,12 @@ class MemoryQuerySet(models.QuerySet):
         - ``shared``: others' ``shared`` memories naming the actor or one of the actor's
           groups, not expired;
         - ``public``: others' ``public`` memories, not expired.
+
+        A memory in the trash (``trashed_at`` set) is in no part: to everyone, its owner
+        included, it is gone from every read until it is restored.
         """
         now = now or timezone.now()
-        not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        not_expired = (Q(expires_at__isnull=True) | Q(expires_at__gt=now)) & Q(trashed_at__isnull=True)
         # The actor's groups are read first (one small query): with a subquery inside the OR,
         # PostgreSQL could not use the index on memoryshare.user_id and scanned every shared
         # memory instead (30x slower with 100 000 memories).
@@ -46,7 +55,7 @@ class MemoryQuerySet(models.QuerySet):
         grant = Q(user=actor) | Q(group_id__in=group_ids) if group_ids else Q(user=actor)
         shared_with_actor = Exists(MemoryShare.objects.filter(memory=OuterRef("pk")).filter(grant))
         return {
-            "own": Q(owner=actor) if include_own_expired else (Q(owner=actor) & not_expired),
+            "own": (Q(owner=actor) & Q(trashed_at__isnull=True)) if include_own_expired else (Q(owner=actor) & not_expired),
             "shared": ~Q(owner=actor) & Q(permission=Permission.SHARED) & not_expired & shared_with_actor,
             "public": ~Q(owner=actor) & Q(permission=Permission.PUBLIC) & not_expired,
         }
@@ -61,7 +70,8 @@ class MemoryQuerySet(models.QuerySet):
         with connection.cursor() as cursor:  # the actor's groups, without compiling an ORM query
             cursor.execute(f'SELECT "group_id" FROM "{through.db_table}" WHERE "user_id" = %s', [actor.pk])
             group_ids = [row[0] for row in cursor.fetchall()]
-        not_expired = '("memories_memory"."expires_at" IS NULL OR "memories_memory"."expires_at" > %s)'
+        not_expired = ('("memories_memory"."expires_at" IS NULL OR "memories_memory"."expires_at" > %s)'
+                       ' AND "memories_memory"."trashed_at" IS NULL')
         grant, grant_params = 'U0."user_id" = %s', [actor.pk]
         if group_ids:
             grant, grant_params = f'({grant} OR U0."group_id" = ANY(%s))', [actor.pk, group_ids]
@@ -107,6 +117,11 @@ class Memory(models.Model):
     # completes, then the two are swapped in one transaction. NULL outside a switch.
     embedding_next = VectorField(null=True, blank=True)
     embedding_next_model = models.CharField(max_length=200, null=True, blank=True)
+    # In the trash since then (``memory_trash``): invisible to every read (the visibility rule
+    # leaves it out), restorable until ``memory_purge_trash`` deletes it for good.
+    trashed_at = models.DateTimeField(null=True, blank=True)
+    # The import that created it (undo an import: its memories go to the trash in one step).
+    import_job = models.ForeignKey("ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="memories")
 
     objects = MemoryQuerySet.as_manager()
 
@@ -121,6 +136,7 @@ class Memory(models.Model):
             models.Index(fields=["permission", "-updated_at"], name="memory_perm_updated"),
             models.Index(fields=["expires_at"], name="memory_expires", condition=Q(expires_at__isnull=False)),
             models.Index(fields=["embedding_model"], name="memory_embedding_model"),
+            models.Index(fields=["owner", "-trashed_at"], name="memory_owner_trashed", condition=Q(trashed_at__isnull=False)),
             GinIndex(fields=["tags"], name="memory_tags_gin"),
             # Keyword search over others' public memories checks each matching posting's
             # memory: this answers from the index alone (no table row read per posting).
@@ -150,6 +166,50 @@ class Memory(models.Model):
 
         self.text_encrypted = encrypt(value)
         self._plaintext = value
+
+
+class MemoryVersion(models.Model):
+    """One version of a memory as it was written: every create, text/tag/metadata/expiry
+    change and permission change stores the state it produced (text encrypted like the
+    memory's), with the door and client that made it. ``memory_history`` lists them;
+    ``memory_restore_version`` writes an old one back as a new version. Deleted with the
+    memory when it is purged (CASCADE)."""
+
+    id = models.BigAutoField(primary_key=True)
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    text_encrypted = models.TextField()
+    permission = models.CharField(max_length=16, choices=Permission.choices)
+    shared_with = models.JSONField(default=dict, blank=True)  # {"users": [uuid], "groups": [name]}
+    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    surface = models.CharField(max_length=16, default="internal")  # web | api | mcp | command | internal
+    client_id = models.CharField(max_length=100, null=True, blank=True)
+    # What the change was: create | update | permission | restore | merge | legacy
+    change = models.CharField(max_length=16, default="update")
+    # A merge: the memory merged into this one (it went to the trash with its own history).
+    merged_from = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "memory version"
+        verbose_name_plural = "memory versions"
+        constraints = [models.UniqueConstraint(fields=["memory", "version"], name="memoryversion_unique")]
+
+    def __str__(self) -> str:
+        return f"Memory {self.memory_id} v{self.version}"
+
+    @property
+    def text(self) -> str:
+        from memories.crypto import decrypt
+
+        cached = getattr(self, "_plaintext", None)
+        if cached is None:
+            cached = self._plaintext = decrypt(self.text_encrypted)
+        return cached
 
 
 class EmbeddingState(models.Model):
@@ -234,12 +294,16 @@ class KeywordDocument(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     length = models.PositiveIntegerField()
     key_id = models.CharField(max_length=16)
+    # Keyed hash (same key as the terms) of the memory's normalised text
+    # (``keywords.text_digest``): finds an exact duplicate without decrypting anything.
+    text_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = "keyword document"
         verbose_name_plural = "keyword documents"
         indexes = [
             models.Index(fields=["owner", "key_id"], name="keyworddoc_owner_key"),
+            models.Index(fields=["owner", "text_digest"], name="keyworddoc_owner_digest"),
             # A posting's document length without reading the table row (keyword search).
             models.Index(fields=["memory"], include=["key_id", "length"], name="keyworddoc_memory_length"),
         ]
@@ -315,6 +379,9 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When its memories were moved to the trash in one step (``import_job_undo``).
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = "import job"

@@ -15,10 +15,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from memories import keywords
-from memories.models import KeywordPosting, Memory, MemoryShare
+from memories.models import KeywordPosting, Memory, MemoryShare, MemoryVersion
 from memories.validation import clean_permission, clean_tags, clean_uuid, parse_iso_datetime
 from picard.exceptions import NotFound, ValidationError
 
@@ -303,3 +304,84 @@ def user_share_suggestions(*, actor, query: str, limit: int = 8) -> list:
         User.objects.filter(is_active=True).filter(matches).filter(related).exclude(pk=actor.pk)
         .distinct().order_by("username")[:limit]
     )
+
+
+# --- history and trash ------------------------------------------------------------------------
+
+
+def memory_history(*, actor, memory_id) -> tuple[Memory, list[MemoryVersion]]:
+    """``memory_history``: a memory's versions, newest first, for whoever may see the memory
+    now (a memory the actor may not see, or one in the trash, is NotFound). A memory written
+    before history existed shows its current state as its one (``legacy``) version."""
+    memory = memory_get_for_actor(actor=actor, memory_id=memory_id, include_expired=True)
+    versions = list(MemoryVersion.objects.filter(memory=memory).select_related("actor").order_by("-version"))
+    if not versions or versions[0].version != memory.version:
+        versions.insert(0, MemoryVersion(
+            memory=memory, version=memory.version, text_encrypted=memory.text_encrypted, permission=memory.permission,
+            tags=list(memory.tags), metadata=memory.metadata, expires_at=memory.expires_at, created_at=memory.updated_at,
+            change="legacy",
+        ))
+    return memory, versions
+
+
+def memory_version_get(*, actor, memory_id, version: int) -> MemoryVersion:
+    """One version of a memory the actor may see (NotFound otherwise)."""
+    memory, versions = memory_history(actor=actor, memory_id=memory_id)
+    for row in versions:
+        if row.version == version:
+            return row
+    raise NotFound(f"This memory has no version {version}.", details={"field": "version"})
+
+
+def memory_trash_list(*, actor, limit: int = 500) -> list[Memory]:
+    """The actor's memories in the trash, most recently trashed first (only the owner ever
+    sees a trashed memory, and only here)."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return []
+    return list(Memory.objects.trashed().filter(owner=actor).defer("embedding", "embedding_next").order_by("-trashed_at", "id")[:limit])
+
+
+def memory_trash_count(*, actor) -> int:
+    return Memory.objects.trashed().filter(owner=actor).count()
+
+
+def memory_near_duplicates(*, memory: Memory, limit: int = 5) -> list[dict]:
+    """The owner's other active memories whose embedding (same model) has cosine similarity
+    ≥ ``PICARD_NEAR_DUPLICATE_THRESHOLD`` with ``memory``'s: ``[{"id", "score"}]``, most
+    similar first. Empty while ``memory``'s embedding is pending."""
+    if memory.embedding is None or not memory.embedding_model or memory.trashed_at is not None:
+        return []
+    threshold = settings.PICARD_NEAR_DUPLICATE_THRESHOLD
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, 1 - (embedding <=> (SELECT embedding FROM memories_memory WHERE id = %s)) AS score "
+            "FROM memories_memory WHERE owner_id = %s AND embedding_model = %s AND id <> %s AND trashed_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > now()) "
+            "AND 1 - (embedding <=> (SELECT embedding FROM memories_memory WHERE id = %s)) >= %s "
+            "ORDER BY score DESC, id LIMIT %s",
+            [memory.id, memory.owner_id, memory.embedding_model, memory.id, memory.id, threshold, limit],
+        )
+        return [{"id": str(row[0]), "score": round(float(row[1]), 4)} for row in cursor.fetchall()]
+
+
+def memory_trashed_get(*, actor, memory_id) -> Memory:
+    """One of the actor's own memories, in the trash or not (the trash page's "delete
+    forever"); anything else is NotFound."""
+    memory_id = clean_uuid(memory_id, field="memory_id")
+    memory = Memory.objects.filter(owner=actor, id=memory_id).first() if getattr(actor, "is_authenticated", False) else None
+    if memory is None:
+        raise NotFound("Memory not found.")
+    return memory
+
+
+def memory_own_matching_ids(*, actor, filters: MemoryFilters, limit: int = 20_000) -> list[uuid.UUID]:
+    """Ids of the actor's own memories matching ``filters`` (every page of a list), for bulk
+    actions on "all N matching"; at most ``limit``. Whatever the list's scope ("Shared
+    with me", "Everything I can see"), only the actor's own memories are acted on."""
+    filters = MemoryFilters(**{**filters.__dict__, "owner_id": actor.pk, "scope": "mine"})
+    return list(memory_visible_qs(actor=actor, filters=filters).order_by("-created_at", "-id").values_list("id", flat=True)[:limit])
+
+
+def memory_own_matching_count(*, actor, filters: MemoryFilters) -> int:
+    filters = MemoryFilters(**{**filters.__dict__, "owner_id": actor.pk, "scope": "mine"})
+    return memory_visible_qs(actor=actor, filters=filters).count()

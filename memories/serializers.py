@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from memories.models import Memory
+from memories.models import Memory, MemoryVersion
 
 
 def iso(value: datetime | None) -> str | None:
@@ -43,4 +43,26 @@ def memory_as_dict(memory: Memory, *, actor=None, score: float | None = None, in
         from memories.selectors import memory_share_targets
 
         data["shared_with"] = memory_share_targets(memory=memory)
+    return data
+
+
+def memory_version_as_dict(row: MemoryVersion, *, actor=None, client_name: str | None = None) -> dict:
+    """One entry of ``memory_history``. Who it is shared with: for the owner only."""
+    data = {
+        "version": row.version,
+        "created_at": iso(row.created_at),
+        "change": row.change,
+        "surface": row.surface,
+        "client_id": row.client_id,
+        "client_name": client_name,
+        "text": row.text,
+        "tags": list(row.tags),
+        "permission": row.permission,
+        "expiration_date": iso(row.expires_at),
+        "metadata": row.metadata,
+    }
+    if row.merged_from:
+        data["merged_from"] = str(row.merged_from)
+    if actor is not None and row.memory.owner_id == actor.pk and row.permission == "shared":
+        data["shared_with"] = row.shared_with
     return data

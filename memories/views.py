@@ -6,14 +6,18 @@ and turns a ``DomainError`` into a friendly page or an inline form error — nev
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
+import re
+import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +30,7 @@ from memories.models import Memory, Permission
 from memories.selectors import SORTS, MemoryFilters
 from picard.context import call_context
 from picard.errors import form_message
-from picard.exceptions import DomainError, NotFound, PermissionDenied
+from picard.exceptions import DomainError, NotFound, PermissionDenied, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +85,7 @@ class Row:
 def _top_tags(actor, limit: int = 16) -> list[tuple[str, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tag, count(*) FROM memories_memory, unnest(tags) AS tag WHERE owner_id = %s "
+            "SELECT tag, count(*) FROM memories_memory, unnest(tags) AS tag WHERE owner_id = %s AND trashed_at IS NULL "
             "GROUP BY tag ORDER BY count(*) DESC, tag LIMIT %s",
             [actor.pk, limit],
         )
@@ -134,8 +138,12 @@ def memory_list_view(request):
             return redirect(reverse("memories:list") + _query_without(request, "cursor"))
         rows, next_cursor = [Row(m) for m in page.items], page.next_cursor
         context.update(rows=rows, next_cursor=next_cursor, is_first_page=not cursor)
+        if rows and (next_cursor or cursor):  # more than one page: offer "select all N matching" (own ones)
+            context["matching_own"] = selectors.memory_own_matching_count(actor=actor, filters=filters)
+            context["filter_query"] = _query_without(request, "cursor").lstrip("?")
     # The bulk bar acts on the actor's own memories only: shown when the page has some.
     context["selectable"] = any(r.memory.owner_id == actor.pk for r in context["rows"])
+    context["trash_count"] = selectors.memory_trash_count(actor=actor)
     return render(request, "memories/list.html", context)
 
 
@@ -203,21 +211,39 @@ def _share_initial(memory: Memory) -> dict:
     }
 
 
+def _form_version(request, memory: Memory) -> int:
+    """The version the edit form was opened at (its hidden field); a form without one is
+    treated as opened at the current version."""
+    raw = request.POST.get("version")
+    if raw is None or raw == "":
+        return memory.version
+    return int(raw)  # ValueError: a tampered form, answered as "out of date"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @web_view
 def memory_edit_view(request, memory_id):
+    """Edit a memory. The form carries the version it was opened at; saving it after someone
+    else saved a newer version never overwrites that change: the conflict page shows both
+    side by side and asks for a choice (keep mine / keep theirs / merge by hand)."""
     memory = _own_memory(request, memory_id)
     initial = {
         "text": memory.text, "tags": ", ".join(memory.tags), "permission": memory.permission,
         "expires_at": memory.expires_at, "metadata": _json_or_empty(memory.metadata), **_share_initial(memory),
     }
     form = MemoryForm(request.POST if request.method == "POST" else None, initial=initial)
+    opened_at = memory.version
+    if request.method == "POST":
+        try:
+            opened_at = _form_version(request, memory)
+        except ValueError:
+            form.add_error(None, "The form was out of date; reload the page and try again.")
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             with transaction.atomic():
-                version = int(request.POST.get("version") or memory.version)
+                version = opened_at
                 changes = {}
                 if data["text"] != memory.text:
                     changes["text"] = data["text"]
@@ -227,27 +253,51 @@ def memory_edit_view(request, memory_id):
                     changes["expires_at"] = data["expires_at"]
                 if data["metadata"] != memory.metadata:
                     changes["metadata"] = data["metadata"]
+                shares_changed = "share_users" in form.changed_data or "share_groups" in form.changed_data
+                permission_changed = data["permission"] != memory.permission or (data["permission"] == Permission.SHARED and shares_changed)
                 if changes:
                     updated = services.memory_update(actor=request.user, memory_id=memory.id, expected_version=version, **changes)
                     version = updated.version
-                shares_changed = "share_users" in form.changed_data or "share_groups" in form.changed_data
-                if data["permission"] != memory.permission or (data["permission"] == Permission.SHARED and shares_changed):
+                if permission_changed:
                     services.memory_set_permission(
                         actor=request.user, memory_id=memory.id, permission=data["permission"],
                         shared_with=form.shared_with(), expected_version=version,
                     )
         except DomainError as exc:
-            if exc.code == "conflict":
-                form.add_error(None, "Someone (or another window) changed this memory while you were editing. Reload the page to see the latest version.")
-            else:
+            if exc.code != "conflict":
                 _apply_errors(form, exc)
+            else:
+                return _conflict_page(request, memory=memory, form=form, opened_at=opened_at)
         except ValueError:
             form.add_error(None, "The form was out of date; reload the page and try again.")
         else:
             messages.success(request, "Memory updated.")
             return redirect("memories:detail", memory_id=memory.id)
     status = 400 if form.errors else 200
-    return render(request, "memories/form.html", {"form": form, "memory": memory, "creating": False}, status=status)
+    return render(request, "memories/form.html", {"form": form, "memory": memory, "creating": False, "opened_at": opened_at}, status=status)
+
+
+def _conflict_page(request, *, memory: Memory, form, opened_at: int):
+    """Your change and the newer saved version, side by side. Every way out is explicit:
+    "keep mine" and "merge by hand" post again *at the current version* (so they save),
+    "keep theirs" leaves without saving; a plain re-submit of the old form stays a conflict."""
+    memory.refresh_from_db()
+    memory._plaintext = None
+    mine = form.cleaned_data
+    theirs_version = selectors.memory_version_get(actor=request.user, memory_id=memory.id, version=memory.version)
+    opened = None
+    try:
+        opened = selectors.memory_version_get(actor=request.user, memory_id=memory.id, version=opened_at)
+    except NotFound:
+        pass
+    context = {
+        "memory": memory, "mine": mine, "opened": opened, "theirs": theirs_version, "opened_at": opened_at,
+        "mine_tags": ", ".join(mine["tags"]), "mine_metadata": _json_or_empty(mine["metadata"]),
+        "diff_theirs": text_diff(opened.text if opened else memory.text, memory.text),
+        "diff_mine": text_diff(opened.text if opened else memory.text, mine["text"]),
+        "form": form,
+    }
+    return render(request, "memories/conflict.html", context, status=409)
 
 
 def _json_or_empty(value) -> str:
@@ -260,25 +310,116 @@ def _json_or_empty(value) -> str:
 @require_GET
 @web_view
 def memory_detail_view(request, memory_id):
-    memory = selectors.memory_get_for_actor(actor=request.user, memory_id=memory_id, include_expired=True)
+    memory, versions = selectors.memory_history(actor=request.user, memory_id=memory_id)
     is_owner = memory.owner_id == request.user.pk
     shares = _share_initial(memory) if is_owner and memory.permission == Permission.SHARED else None
-    return render(request, "memories/detail.html", {"memory": memory, "is_owner": is_owner, "shares": shares, "metadata_json": _json_or_empty(memory.metadata)})
+    history = []
+    for row, previous in zip(versions, [*versions[1:], None]):
+        history.append({"row": row, "diff": text_diff(previous.text if previous else "", row.text), "first": previous is None,
+                        "same_text": previous is not None and previous.text == row.text})
+    similar = []
+    if is_owner:
+        near = selectors.memory_near_duplicates(memory=memory)
+        loaded = Memory.objects.not_trashed().filter(owner=request.user).in_bulk([n["id"] for n in near])
+        similar = [{"memory": loaded[m], "score": n["score"]} for n in near if (m := uuid.UUID(n["id"])) in loaded]
+    return render(request, "memories/detail.html", {
+        "memory": memory, "is_owner": is_owner, "shares": shares, "metadata_json": _json_or_empty(memory.metadata),
+        "history": history, "similar": similar,
+    })
+
+
+def text_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """Word-level difference of two texts as ``[(kind, words)]``, kind = same | added | removed
+    (templates mark added words <ins> and removed ones <del>)."""
+    a, b = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
+    out: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(("same", "".join(a[i1:i2])))
+        else:
+            if i2 > i1:
+                out.append(("removed", "".join(a[i1:i2])))
+            if j2 > j1:
+                out.append(("added", "".join(b[j1:j2])))
+    return out
+
+
+@login_required
+@require_POST
+@web_view
+def memory_restore_view(request, memory_id):
+    """Bring a memory back from the trash, or (with ``version``) make an old version current."""
+    raw = request.POST.get("version") or None
+    try:
+        version = int(raw) if raw is not None else None
+    except ValueError:
+        version = -1  # refused by the service with a clear message
+    memory = services.memory_restore(actor=request.user, memory_id=memory_id, version=version)
+    messages.success(request, f"Version {version} is current again (saved as version {memory.version})." if version else "Memory restored from the trash.")
+    if memory.restore_note:
+        messages.warning(request, memory.restore_note)
+    return redirect(_safe_next(request, reverse("memories:detail", kwargs={"memory_id": memory.id})))
+
+
+@login_required
+@require_POST
+@web_view
+def memory_merge_view(request, memory_id):
+    """Merge a similar memory (``duplicate_id``) into this one; the other goes to the trash."""
+    kept = services.memory_merge(actor=request.user, memory_id=memory_id, duplicate_id=request.POST.get("duplicate_id") or "")
+    messages.success(request, "Merged: the other memory's text was added to this one, and the other moved to the trash.")
+    return redirect("memories:detail", memory_id=kept.id)
+
+
+@login_required
+@require_GET
+@web_view
+def trash_view(request):
+    rows = selectors.memory_trash_list(actor=request.user)
+    for memory in rows:
+        memory.purge_at = services.trash_purge_at(memory.trashed_at)
+    return render(request, "memories/trash.html", {"rows": rows, "trash_days": settings.PICARD_TRASH_DAYS})
+
+
+@login_required
+@require_POST
+@web_view
+def trash_empty_view(request):
+    count = services.memory_purge_trash(owner=request.user, older_than_days=0)
+    messages.success(request, f"Deleted {count} memor{'y' if count == 1 else 'ies'} for good.")
+    return redirect("memories:trash")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 @web_view
 def memory_delete_view(request, memory_id):
-    memory = _own_memory(request, memory_id)
+    permanent = (request.POST.get("permanent") or request.GET.get("permanent")) == "1"
+    if permanent:  # "delete forever", from the trash page (the memory may be in the trash)
+        memory = selectors.memory_trashed_get(actor=request.user, memory_id=memory_id)
+    else:
+        memory = _own_memory(request, memory_id)
     if request.method == "POST":
-        services.memory_delete(actor=request.user, memory_id=memory.id)
-        messages.success(request, "Memory deleted.")
+        services.memory_delete(actor=request.user, memory_id=memory.id, permanent=permanent)
+        if permanent:
+            messages.success(request, "Memory deleted for good.")
+            return redirect(_safe_next(request, reverse("memories:trash")))
+        messages.success(request, f"Memory moved to the trash. You can restore it there for {settings.PICARD_TRASH_DAYS} days.")
         return redirect(_safe_next(request, reverse("memories:list")))
-    return render(request, "memories/confirm_delete.html", {"memories": [memory], "single": True})
+    return render(request, "memories/confirm_delete.html", {"memories": [memory], "count": 1, "single": True, "permanent": permanent})
 
 
 # --- bulk actions ------------------------------------------------------------------------------
+
+
+def _all_matching_ids(actor, filter_query: str) -> list:
+    """The ids of every one of the actor's memories the list page's filters match (the
+    query string of that page), for "select all N matching"."""
+    form = MemoryFilterForm(QueryDict(filter_query or ""))
+    if not form.is_valid():
+        raise ValidationError("The filters of that list are not valid any more; apply them again.")
+    filters = form.filters(actor=actor)
+    return selectors.memory_own_matching_ids(actor=actor, filters=filters)
 
 
 @login_required
@@ -294,35 +435,23 @@ def memory_bulk_view(request):
         return HttpResponseRedirect(back)
     data = form.cleaned_data
     actor = request.user
-    own = list(Memory.objects.filter(owner=actor, id__in=data["ids"]))
-    skipped = len(set(data["ids"])) - len(own)
+    ids = _all_matching_ids(actor, data.get("filter_query") or "") if data.get("all_matching") else data["ids"]
     if data["action"] == "delete" and not data.get("confirm"):
-        return render(request, "memories/confirm_delete.html", {"memories": own, "single": False, "next": back})
-    done, failed = 0, 0
-    for memory in own:
-        try:
-            if data["action"] == "delete":
-                services.memory_delete(actor=actor, memory_id=memory.id)
-            elif data["action"] in ("make_private", "make_public"):
-                permission = Permission.PRIVATE if data["action"] == "make_private" else Permission.PUBLIC
-                if memory.permission != permission:
-                    services.memory_set_permission(actor=actor, memory_id=memory.id, permission=permission)
-            elif data["action"] == "add_tag":
-                if data["tag"] not in memory.tags:
-                    services.memory_update(actor=actor, memory_id=memory.id, tags=[*memory.tags, data["tag"]], expected_version=memory.version)
-            elif data["action"] == "remove_tag":
-                if data["tag"] in memory.tags:
-                    services.memory_update(actor=actor, memory_id=memory.id, tags=[t for t in memory.tags if t != data["tag"]], expected_version=memory.version)
-            done += 1
-        except DomainError:
-            failed += 1
+        own = list(Memory.objects.not_trashed().filter(owner=actor, id__in=ids)[:10])
+        count = Memory.objects.not_trashed().filter(owner=actor, id__in=ids).count()
+        return render(request, "memories/confirm_delete.html", {
+            "memories": own, "count": count, "single": False, "next": back, "ids": [] if data.get("all_matching") else ids,
+            "all_matching": data.get("all_matching"), "filter_query": data.get("filter_query") or "",
+        })
+    outcome = services.memory_bulk_apply(actor=actor, memory_ids=ids, action=data["action"], tag=data.get("tag"))
+    done = outcome.done
     verb = {
-        "delete": "Deleted", "make_private": "Made private", "make_public": "Made public",
+        "delete": "Moved to the trash:", "make_private": "Made private", "make_public": "Made public",
         "add_tag": f"Tagged “{data.get('tag')}”:", "remove_tag": f"Removed tag “{data.get('tag')}” from",
     }[data["action"]]
     messages.success(request, f"{verb} {done} memor{'y' if done == 1 else 'ies'}.")
-    if failed or skipped:
-        messages.warning(request, f"{failed + skipped} could not be changed (not yours, missing, or changed meanwhile).")
+    if outcome.failed:
+        messages.warning(request, f"{outcome.failed} could not be changed (not yours, missing, or changed meanwhile).")
     return HttpResponseRedirect(back)
 
 
@@ -410,7 +539,7 @@ def import_view(request):
             return redirect("memories:import_job", job_id=job.id)
     jobs = ImportJob.objects.filter(owner=request.user).order_by("-created_at")[:10]
     export_form = ExportForm(initial={"format": "jsonl"})
-    own_count = Memory.objects.filter(owner=request.user).count()
+    own_count = Memory.objects.not_trashed().filter(owner=request.user).count()
     return render(request, "memories/import.html", {"form": form, "jobs": jobs, "export_form": export_form, "own_count": own_count},
                   status=400 if form.errors else 200)
 
@@ -460,6 +589,12 @@ def import_job_action_view(request, job_id, action):
         job = importexport.import_job_start(actor=request.user, job_id=job_id)
         importexport.import_job_start_background(job.id)
         messages.info(request, "Import started. You can leave this page; it continues in the background.")
+    elif action == "undo":
+        count = importexport.import_job_undo(actor=request.user, job_id=job_id)
+        messages.success(request, f"Import undone: {count} memor{'y' if count == 1 else 'ies'} moved to the trash.")
+    elif action == "redo":
+        count = importexport.import_job_redo(actor=request.user, job_id=job_id)
+        messages.success(request, f"{count} memor{'y' if count == 1 else 'ies'} of this import restored from the trash.")
     else:
         importexport.import_job_cancel(actor=request.user, job_id=job_id)
         messages.info(request, "Import cancelled. Rows already imported stay.")

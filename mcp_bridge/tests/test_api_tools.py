@@ -28,6 +28,8 @@ def tool_payloads(*, own_id: str, spare_id: str, user_id: str) -> dict[str, dict
             {"op": "create", "data": {"text": "Batch one"}},
             {"op": "update", "data": {"memory_id": own_id, "tags": ["alps"]}},
         ]},
+        "memory_history": {"memory_id": own_id},
+        "restore_memory": {"memory_id": own_id, "version": 1},
         "delete_memory": {"memory_id": spare_id},
     }
 
@@ -70,8 +72,11 @@ def test_full_authorization_code_flow_then_every_tool(live_server, alice, token_
     assert results["batch_memories"]["succeeded"] == 2
     if "query_user" in results:
         assert isinstance(results["query_user"]["response"], str)
-    assert results["delete_memory"] == {"id": spare["id"], "deleted": True}
-    assert not Memory.objects.filter(id=spare["id"]).exists()
+    assert [v["version"] for v in results["memory_history"]["versions"]] == [4, 3, 2, 1]
+    assert results["memory_history"]["versions"][-1]["text"] == "I love climbing in the Alps"
+    assert results["restore_memory"]["text"] == "I love climbing in the Alps" and results["restore_memory"]["version"] == 5
+    assert results["delete_memory"]["id"] == spare["id"] and results["delete_memory"]["trashed"] is True
+    assert Memory.objects.get(id=spare["id"]).trashed_at is not None
 
 
 @pytest.fixture

@@ -107,7 +107,9 @@ async def _use_everything(client, bob_id: str) -> dict:
     await call("batch_memories", {"operations": [{"op": "create", "data": {"text": "Alice rides on Sundays"}}]})
     out["memory"] = json.loads((await client.read_resource(f"memories://{memory_id}")).contents[0].text)
     out["user_page"] = json.loads((await client.read_resource(f"users://{created['owner_id']}/memories")).contents[0].text)
+    await call("memory_history", {"memory_id": memory_id})
     await call("delete_memory", {"memory_id": memory_id})
+    await call("restore_memory", {"memory_id": memory_id})
     out["calls"] = calls
     return out
 

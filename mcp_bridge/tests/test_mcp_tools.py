@@ -78,7 +78,10 @@ def test_every_tool_and_resource_works_and_matches_its_output_schema(mcp_server_
         theirs = await client.read_resource(f"users://{alice.pk}/memories")
         templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
         resources = [str(r.uri) for r in (await client.list_resources()).resources]
+        history = await call("memory_history", {"memory_id": memory_id})
         deleted = await call("delete_memory", {"memory_id": memory_id})
+        gone = await client.call_tool("memory_history", {"memory_id": memory_id})
+        restored = await call("restore_memory", {"memory_id": memory_id})
         return locals()
 
     out = with_client(server.mcp_url, token, scenario, mode=mode)
@@ -101,7 +104,13 @@ def test_every_tool_and_resource_works_and_matches_its_output_schema(mcp_server_
     assert f"memories://{memory_id}" in out["resources"]
     assert out["me"]["user_id"] == str(alice.pk) and out["me"]["client_name"] == "test MCP client"
     assert out["found"]["memories"][0]["is_mine"] is True and out["found"]["memories"][0]["owner"]["username"] == "alice"
-    assert out["deleted"] == {"id": memory_id, "deleted": True}
+    assert [v["version"] for v in out["history"]["versions"]] == [3, 2, 1]
+    assert [v["change"] for v in out["history"]["versions"]] == ["permission", "update", "create"]
+    assert {v["surface"] for v in out["history"]["versions"]} == {"mcp"}
+    assert out["deleted"]["id"] == memory_id and out["deleted"]["deleted"] is True and out["deleted"]["trashed"] is True
+    assert out["deleted"]["purge_at"]
+    assert out["gone"].is_error  # in the trash: even its history is gone for now
+    assert out["restored"]["id"] == memory_id and out["restored"]["version"] == 3
     assert memory_id in [m["id"] for m in out["asked"]["memories"]] and out["asked"]["response"]
     assert set(out["seen"]) == set(TOOLS)
 

@@ -54,7 +54,8 @@ LIMIT %s
 
 # The public part at scale: the query terms' postings of others' public, unexpired memories,
 # read from one partial covering index (each posting carries its memory's permission, expiry
-# and document length: migration 0008), with the part's collection statistics (document
+# and document length: migration 0008; its ``public`` is false while the memory is in the
+# trash: migration 0011), with the part's collection statistics (document
 # count, average length) cached per process.
 _KEYWORD_SQL_PUBLIC = """
 WITH q AS (SELECT * FROM unnest(%s::bigint[], %s::float8[]) AS q(term_hash, qtf)),
@@ -83,8 +84,8 @@ def public_stats_clear() -> None:
 
 
 def public_keyword_stats(*, key_id: str) -> tuple[float, float] | None:
-    """(document count, average length) of every public, unexpired memory indexed under
-    ``key_id`` — the keyword channel's collection statistics for others' public memories —
+    """(document count, average length) of every public, unexpired memory not in the trash
+    indexed under ``key_id`` — the keyword channel's collection statistics for others' public memories —
     when there are more than ``PICARD_KEYWORD_STATS_CACHE_MIN_ROWS`` of them, else ``None``
     (small collections are counted exactly with each query).
 
@@ -100,7 +101,7 @@ def public_keyword_stats(*, key_id: str) -> tuple[float, float] | None:
             cursor.execute(
                 "SELECT count(*), coalesce(avg(d.length), 0) FROM memories_keyworddocument d "
                 "JOIN memories_memory m ON m.id = d.memory_id "
-                "WHERE d.key_id = %s AND m.permission = 'public' AND (m.expires_at IS NULL OR m.expires_at > now())",
+                "WHERE d.key_id = %s AND m.permission = 'public' AND m.trashed_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > now())",
                 [key_id],
             )
             n, avgdl = cursor.fetchone()

@@ -243,6 +243,12 @@ PICARD_MEMORY_MAX_TAG_LENGTH = env.int("PICARD_MEMORY_MAX_TAG_LENGTH", default=6
 PICARD_MEMORY_MAX_METADATA_BYTES = env.int("PICARD_MEMORY_MAX_METADATA_BYTES", default=16_384)
 PICARD_MEMORY_MAX_SHARES = env.int("PICARD_MEMORY_MAX_SHARES", default=100)
 PICARD_BATCH_MAX_ITEMS = env.int("PICARD_BATCH_MAX_ITEMS", default=100)
+# Deleted memories wait this many days in the trash (restorable) before `manage.py purge_trash`
+# (or `purge_expired`) deletes them for good.
+PICARD_TRASH_DAYS = env.int("PICARD_TRASH_DAYS", default=30)
+# A new memory whose cosine similarity to one of the owner's memories is at least this is
+# reported as a possible duplicate (measured on LoCoMo for the default model: docs/benchmarks.md).
+PICARD_NEAR_DUPLICATE_THRESHOLD = env.float("PICARD_NEAR_DUPLICATE_THRESHOLD", default=0.9)
 PICARD_LIST_DEFAULT_LIMIT = 20
 PICARD_LIST_MAX_LIMIT = 100
 PICARD_SEARCH_MAX_LIMIT = 50

@@ -28,7 +28,7 @@ def test_every_write_and_search_is_logged_with_surface_and_client_but_no_text(al
         services.memory_delete(actor=alice, memory_id=str(memory.id))
     entries = list(Activity.objects.filter(actor=alice).order_by("created_at"))
     assert [e.action for e in entries] == [
-        "memory.create", "memory.update", "memory.permission", "memory.search", "memory.delete",
+        "memory.create", "memory.update", "memory.permission", "memory.search", "memory.trash",
     ]
     for entry in entries:
         assert entry.surface == "mcp"
@@ -59,7 +59,7 @@ def test_timeline_filters_by_action_prefix_and_surface(alice):
         services.memory_delete(actor=alice, memory_id=str(memory.id))
     assert [e.action for e in activity_timeline(user=alice, action="memory.search").items] == ["memory.search"]
     assert len(activity_timeline(user=alice, action="memory.").items) == 3
-    assert {e.action for e in activity_timeline(user=alice, surface="api").items} == {"memory.search", "memory.delete"}
+    assert {e.action for e in activity_timeline(user=alice, surface="api").items} == {"memory.search", "memory.trash"}
 
 
 def test_timeline_rejects_bad_input(alice):

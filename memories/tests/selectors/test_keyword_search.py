@@ -52,6 +52,8 @@ def test_update_reindexes_and_delete_removes_postings(alice):
     assert _search(actor=alice, query="Pixel", mode="keyword") == []
     assert _ids(_search(actor=alice, query="biscuit", mode="keyword")) == [memory.id]
     services.memory_delete(actor=alice, memory_id=str(memory.id))
+    assert _search(actor=alice, query="biscuit", mode="keyword") == []  # trashed: found by nobody
+    services.memory_delete(actor=alice, memory_id=str(memory.id), permanent=True)
     assert not KeywordPosting.objects.filter(memory_id=memory.id).exists()
     assert not KeywordDocument.objects.filter(memory_id=memory.id).exists()
 

@@ -79,10 +79,10 @@ def test_filters_apply_to_search(alice, bob):
 def test_search_only_compares_vectors_of_the_same_model(alice):
     same = services.memory_create(actor=alice, text="the lighthouse keeper")
     other_model = services.memory_create(
-        actor=alice, text="the lighthouse keeper", permission="public",
+        actor=alice, text="the lighthouse keeper (other model)", permission="public",
         embedding=([1.0] + [0.0] * 63, "other-model:64"),
     )
-    pending = services.memory_create(actor=alice, text="the lighthouse keeper", embedding=(None, None))
+    pending = services.memory_create(actor=alice, text="the lighthouse keeper (pending)", embedding=(None, None))
     ids = [h.memory.id for h in search.memory_search(mode="semantic", actor=alice, query="lighthouse keeper", limit=10)]
     assert ids == [same.id]
     assert other_model.id not in ids and pending.id not in ids

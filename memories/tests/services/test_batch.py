@@ -36,7 +36,7 @@ def test_mixed_batch_reports_each_item(alice, bob):
     assert "create, update or delete" in results[6].error.message
     assert isinstance(results[7].error, ValidationError)
     assert isinstance(results[8].error, ValidationError)
-    assert sorted(m.text for m in Memory.objects.filter(owner=alice)) == ["new one", "updated"]
+    assert sorted(m.text for m in Memory.objects.not_trashed().filter(owner=alice)) == ["new one", "updated"]
     assert Memory.objects.get(id=bobs.id).text == "bob's"
     # Only the successful items were recorded.
     assert Activity.objects.filter(actor=alice, action="memory.create").count() == 3  # 2 setup + 1 batch

@@ -44,7 +44,7 @@ def test_tags_are_normalised(alice):
 
 def test_tag_limits(alice, settings):
     services.memory_create(actor=alice, text="ok", tags=[f"t{i}" for i in range(settings.PICARD_MEMORY_MAX_TAGS)])
-    services.memory_create(actor=alice, text="ok", tags=["x" * settings.PICARD_MEMORY_MAX_TAG_LENGTH])
+    services.memory_create(actor=alice, text="ok too", tags=["x" * settings.PICARD_MEMORY_MAX_TAG_LENGTH])
     assert Memory.objects.count() == 2
     bad = [
         [f"t{i}" for i in range(settings.PICARD_MEMORY_MAX_TAGS + 1)],
@@ -126,9 +126,9 @@ def test_expiry_in_the_past_by_a_second_is_refused(alice):
 def test_expiry_formats_are_normalised_to_utc(alice):
     memory = services.memory_create(actor=alice, text="ok", expires_at="2099-06-01T12:00:00+02:00")
     assert memory.expires_at == datetime(2099, 6, 1, 10, tzinfo=dt_timezone.utc)
-    naive = services.memory_create(actor=alice, text="ok", expires_at="2099-06-01T12:00:00")
+    naive = services.memory_create(actor=alice, text="ok, naive", expires_at="2099-06-01T12:00:00")
     assert naive.expires_at == datetime(2099, 6, 1, 12, tzinfo=dt_timezone.utc)
-    lower_z = services.memory_create(actor=alice, text="ok", expires_at="2099-06-01t12:00:00z")
+    lower_z = services.memory_create(actor=alice, text="ok, lower z", expires_at="2099-06-01t12:00:00z")
     assert lower_z.expires_at == datetime(2099, 6, 1, 12, tzinfo=dt_timezone.utc)
 
 
@@ -151,7 +151,7 @@ def test_uppercase_uuid_is_the_same_memory(alice):
     assert selectors.memory_get_for_actor(actor=alice, memory_id=upper).id == memory.id
     updated = services.memory_update(actor=alice, memory_id=upper, tags=["x"])
     assert updated.id == memory.id
-    assert services.memory_delete(actor=alice, memory_id=upper) == memory.id
+    assert services.memory_delete(actor=alice, memory_id=upper).id == memory.id
 
 
 @pytest.mark.parametrize(

@@ -63,9 +63,9 @@ def test_shared_user_can_read_but_not_change(alice, bob):
     assert Memory.objects.get(id=memory.id).text == "read only for bob"
 
 
-def test_delete_removes_the_memory_and_its_shares_and_records_it(alice, bob):
+def test_permanent_delete_removes_the_memory_and_its_shares_and_records_it(alice, bob):
     memory = services.memory_create(actor=alice, text="bye", permission="shared", shared_with=["bob"])
-    assert services.memory_delete(actor=alice, memory_id=str(memory.id)) == memory.id
+    assert services.memory_delete(actor=alice, memory_id=str(memory.id), permanent=True).id == memory.id
     assert not Memory.objects.filter(id=memory.id).exists()
     assert not MemoryShare.objects.filter(memory_id=memory.id).exists()
     assert Activity.objects.filter(action="memory.delete", memory_ids__contains=[memory.id]).exists()

@@ -51,30 +51,62 @@ def test_other_users_import_job_is_not_found(client, alice, bob):
 def test_import_button_counts_only_the_rows_that_will_really_be_imported(client, alice, bob, settings):
     """The preview used to promise "Import 5 memories" while saying 2 rows would be skipped;
     the button counts every row of the file (not just the previewed ones) that will be created:
-    not invalid rows, not rows whose id is already one of yours. An id that was never yours gets
-    a fresh one on import (issue 18, finding 6), so a repeat of it is imported too."""
+    not invalid rows, not rows whose id is already one of yours (nor a repeat of an id that
+    keeps itself); an id that is given a fresh one (issue 18) makes no row a repeat."""
     settings.PICARD_IMPORT_INLINE = True
     client.force_login(alice)
     mine = services.memory_create(actor=alice, text="already here")
     theirs = services.memory_create(actor=bob, text="bob's")
+    gone_id = services.memory_create(actor=alice, text="yours once").id
+    services.memory_delete(actor=alice, memory_id=gone_id, permanent=True)
     rows = [{"text": f"row {i}"} for i in range(22)]
     rows += [
         {"text": ""},                                    # invalid, beyond the first 20 rows previewed
         {"text": "x", "permission": "secret"},           # invalid
         {"id": str(mine.id), "text": "already here"},    # already present: skipped
-        {"id": str(mine.id), "text": "already here"},    # and its repeat too
         {"id": str(theirs.id), "text": "same id as bob's"},  # someone else's id: imported with a new id
-        {"id": "6f1c2a8e-0d7b-4c53-9a57-0e6f9a1b2c3d", "text": "new id"},
-        {"id": "6f1c2a8e-0d7b-4c53-9a57-0e6f9a1b2c3d", "text": "new id again"},  # never alice's: a fresh id again
+        {"id": str(gone_id), "text": "yours once"},      # once yours (deleted for good): keeps its id
+        {"id": str(gone_id), "text": "yours once, again"},  # a repeat of that id: skipped
+        {"id": "6f1c2a8e-0d7b-4c53-9a57-0e6f9a1b2c3d", "text": "new id"},  # never yours: a fresh id
+        {"id": "6f1c2a8e-0d7b-4c53-9a57-0e6f9a1b2c3d", "text": "new id again"},  # a fresh id again: imported too
     ]
     raw = "\n".join(json.dumps(r) for r in rows).encode()
     response = client.post("/memories/import", {"file": SimpleUploadedFile("notes.jsonl", raw), "format": ""})
     preview = client.get(response["Location"]).content.decode()
-    assert "29</strong> memories found" in preview
+    assert "30</strong> memories found" in preview
     assert "2 rows have problems and will be skipped" in preview
     assert "2 are already among your memories and will be skipped" in preview
-    assert ">Import 25 memories</button>" in preview
+    assert ">Import 26 memories</button>" in preview
     job = ImportJob.objects.get(owner=alice)
     client.post(f"/memories/import/{job.id}/start")
     job.refresh_from_db()
-    assert (job.created_count, job.skipped_count, job.failed_count) == (25, 2, 2)
+    assert (job.created_count, job.skipped_count, job.failed_count) == (26, 2, 2)
+    assert Memory.objects.filter(id=gone_id, owner=alice).exists()
+
+
+def test_import_button_counts_trashed_memories_it_brings_back_and_skips_texts_you_already_have(client, alice, settings):
+    """Importing an id of yours that is in the trash brings it back (counted as imported);
+    a row whose text equals one of your active memories, or an earlier row's, is skipped
+    by the duplicate check (counted as already present), so the button still tells the truth."""
+    settings.PICARD_IMPORT_INLINE = True
+    client.force_login(alice)
+    binned = services.memory_create(actor=alice, text="in the trash")
+    services.memory_delete(actor=alice, memory_id=binned.id)
+    services.memory_create(actor=alice, text="Already Here")
+    rows = [
+        {"id": str(binned.id), "text": "in the trash"},  # brought back
+        {"text": "already here."},                       # same text as an active memory (case, full stop)
+        {"text": "new one"},
+        {"text": "new  one"},                            # same text as the row before
+        {"text": "in the trash"},                        # same text as the memory just brought back
+    ]
+    raw = "\n".join(json.dumps(r) for r in rows).encode()
+    response = client.post("/memories/import", {"file": SimpleUploadedFile("notes.jsonl", raw), "format": ""})
+    preview = client.get(response["Location"]).content.decode()
+    assert "3 are already among your memories and will be skipped" in preview
+    assert ">Import 2 memories</button>" in preview
+    job = ImportJob.objects.get(owner=alice)
+    client.post(f"/memories/import/{job.id}/start")
+    job.refresh_from_db()
+    assert (job.created_count, job.skipped_count, job.failed_count) == (2, 3, 0)
+    assert Memory.objects.get(id=binned.id).trashed_at is None

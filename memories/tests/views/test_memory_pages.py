@@ -1,5 +1,6 @@
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.contrib.auth.models import Group
@@ -161,17 +162,43 @@ def test_edit_with_stale_version_reports_a_conflict(client, alice):
     services.memory_update(actor=alice, memory_id=memory.id, text="v2 from elsewhere")
     client.force_login(alice)
     response = client.post(f"/memories/{memory.id}/edit", {**_form(text="v3"), "version": 1})
-    assert response.status_code == 400 and "changed this memory while you were editing" in response.content.decode()
+    page = response.content.decode()
+    assert response.status_code == 409 and "changed while you were editing" in page
+    assert "v2 from elsewhere" in page and "v3" in page and "Keep mine" in page and "Keep theirs" in page and "Merge by hand" in page
     assert Memory.objects.get(id=memory.id).text == "v2 from elsewhere"
+    # Pressing Save again on the stale form is still a conflict: nothing is overwritten.
+    again = client.post(f"/memories/{memory.id}/edit", {**_form(text="v3"), "version": 1})
+    assert again.status_code == 409 and Memory.objects.get(id=memory.id).text == "v2 from elsewhere"
+    # "Keep mine" posts at the current version: an explicit choice, so it saves.
+    mine = client.post(f"/memories/{memory.id}/edit", {**_form(text="v3"), "version": 2, "resolution": "mine"})
+    assert mine.status_code == 302 and Memory.objects.get(id=memory.id).text == "v3"
+
+
+def test_keep_mine_on_the_conflict_screen_reads_the_expiry_in_the_zone_it_was_typed_in(client, alice):
+    """The conflict screen re-posts the typed expiry: it carries the zone the edit form was
+    shown in too, so "Keep mine" stores the moment the person meant (09:00 Tokyo = 00:00 UTC)."""
+    memory = services.memory_create(actor=alice, text="v1")
+    services.memory_update(actor=alice, memory_id=memory.id, text="v2 from elsewhere")
+    client.force_login(alice)
+    stale = {**_form(text="v3", expires_at="2031-01-01T09:00"), "time_zone": "Asia/Tokyo", "version": 1}
+    page = client.post(f"/memories/{memory.id}/edit", stale).content.decode()
+    mine_form = page[page.index("data-mine"):page.index('value="mine"')]
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', mine_form))
+    assert fields["time_zone"] == "Asia/Tokyo" and fields["expires_at"] == "2031-01-01T09:00"
+    kept = client.post(f"/memories/{memory.id}/edit", {**fields, "resolution": "mine"})
+    assert kept.status_code == 302
+    saved = Memory.objects.get(id=memory.id)
+    assert saved.text == "v3" and saved.expires_at == datetime(2031, 1, 1, 0, 0, tzinfo=dt_timezone.utc)
 
 
 def test_delete_asks_for_confirmation(client, alice):
     memory = services.memory_create(actor=alice, text="to be deleted")
     client.force_login(alice)
     page = client.get(f"/memories/{memory.id}/delete")
-    assert page.status_code == 200 and "cannot be undone" in page.content.decode()
+    assert page.status_code == 200 and "moves to the trash" in page.content.decode()
     assert client.post(f"/memories/{memory.id}/delete").status_code == 302
-    assert not Memory.objects.filter(id=memory.id).exists()
+    assert Memory.objects.get(id=memory.id).trashed_at is not None
+    assert client.get(f"/memories/{memory.id}/").status_code == 404
 
 
 def test_bulk_permission_tag_and_delete(client, alice, bob):
@@ -191,9 +218,10 @@ def test_bulk_permission_tag_and_delete(client, alice, bob):
     assert "Select at least one memory first" in nothing.content.decode()
     confirm = client.post("/memories/bulk", {"ids": ids, "action": "delete"})
     assert confirm.status_code == 200 and "Delete 3 memories?" in confirm.content.decode()
-    assert Memory.objects.filter(owner=alice).count() == 3
+    assert Memory.objects.not_trashed().filter(owner=alice).count() == 3
     client.post("/memories/bulk", {"ids": ids, "action": "delete", "confirm": "1"})
-    assert Memory.objects.filter(owner=alice).count() == 0
+    assert Memory.objects.not_trashed().filter(owner=alice).count() == 0
+    assert Memory.objects.trashed().filter(owner=alice).count() == 3
     assert Memory.objects.filter(id=theirs.id).exists()
     garbage = client.post("/memories/bulk", {"ids": ["not-a-uuid"], "action": "delete", "confirm": "1"}, follow=True)
     assert garbage.status_code == 200

@@ -326,3 +326,17 @@ def test_extractive_answers_are_not_limited(extractive, settings, alice, bob, al
     settings.PICARD_LLM = {**settings.PICARD_LLM, "rate": "1/3600"}
     for n in range(3):
         assert persona_answer(actor=bob, user_id=str(alice.id), prompt=f"hiking {n}?")["mode"] == "extractive"
+
+
+def test_a_trashed_memory_is_never_in_a_persona_answer_and_a_restored_one_is_again(llm, alice, bob, alice_memories):
+    from memories.services import memory_delete, memory_restore
+
+    persona_answer(actor=bob, user_id=str(alice.id), prompt="Where does Alice go hiking?")
+    assert "Alps" in json.dumps(_memories_in_prompt(llm.chat_requests[-1]))
+    memory_delete(actor=alice, memory_id=alice_memories["public"].id)
+    for asker in (bob, alice):
+        persona_answer(actor=asker, user_id=str(alice.id), prompt="Where does Alice go hiking?")
+        assert "Alps" not in json.dumps(_memories_in_prompt(llm.chat_requests[-1])), asker
+    memory_restore(actor=alice, memory_id=alice_memories["public"].id)
+    persona_answer(actor=bob, user_id=str(alice.id), prompt="Where does Alice go hiking, really?")
+    assert "Alps" in json.dumps(_memories_in_prompt(llm.chat_requests[-1]))

@@ -151,7 +151,7 @@ def test_the_whole_journey(live_site, new_page, tmp_path):
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_role("heading", name="Delete 4 memories?")).to_be_visible()
     page.get_by_role("button", name="Delete 4").click()
-    expect(page.get_by_text("Deleted 4 memories.")).to_be_visible()
+    expect(page.get_by_text("Moved to the trash: 4 memories.")).to_be_visible()
     expect(page.get_by_role("heading", name="No memories yet")).to_be_visible()
 
     page.goto(site("/memories/import"))
