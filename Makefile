@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install migrate conformance check-python bench-search bench-locomo bench-near-duplicates bench-load bench-cpu clean-db shell chromium screenshots
+.PHONY: run test test-fast install migrate conformance check-python bench-search bench-locomo bench-near-duplicates bench-load bench-cpu clean-db shell chromium screenshots
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -56,9 +56,13 @@ chromium:
 test: install chromium
 	PICARD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Everything but the whole-system suites of tests/system (marker `system`): no browser needed.
+test-fast: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not system"
+
 # Re-take the README's screenshots (docs/screenshots/) with the browser tests.
 screenshots: install chromium
-	PICARD_CHROMIUM=$(CHROMIUM) PICARD_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest picard/tests/browser -q
+	PICARD_CHROMIUM=$(CHROMIUM) PICARD_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest tests/system/browser -q
 
 bench-search: install
 	$(BIN)/python bench/search.py

@@ -39,7 +39,6 @@ import platform
 import random
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402 - after the path is set
+from picard.testing import free_port  # noqa: E402
 
 WORDS = (  # tags
     "garden coffee train meeting sister birthday piano recipe flight doctor budget novel hiking "
@@ -86,12 +86,6 @@ minimal keep-alive HTTP/1.1 client (about 0.3 ms of CPU per request, measured). 
 figures: 2026-11-24 01:04 UTC (httpx load generator) query_memory 23.8 req/s via REST and
 22.8 via MCP, submit_memory 52.4, list page 15.5; 2026-11-23 (39,426 memories of one user,
 load average ~15) query_memory 9.6 and 2.5, submit_memory 34.7, list page 13.7."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _load_memories(args, users: list) -> None:
@@ -479,7 +473,7 @@ def main() -> None:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     load_start = os.getloadavg()
-    port = _free_port()
+    port = free_port()
     os.environ["PORT"] = str(port)  # PICARD_PUBLIC_URL, hence the MCP resource the tokens are bound to
     print(f"setting up {args.memories} memories in {args.data_dir} …", flush=True)
     setup = setup_database(args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -14,12 +13,7 @@ import pytest
 import uvicorn
 
 from oauth.testing import browser_for, oauth_app, public_app, token_for  # noqa: F401 - fixtures
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from picard.testing import free_port
 
 
 @dataclass

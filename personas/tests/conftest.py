@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import caches
 
-from personas.tests.fake_openai import FakeOpenAI
+from picard.testing.fake_openai import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)

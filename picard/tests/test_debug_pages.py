@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from picard.bind import bind_host, is_loopback
-from picard.tests.conftest import ROOT, free_port
+from picard.testing import ROOT, free_port
 
 URLCONF_LISTING = "Using the URLconf defined in"
 

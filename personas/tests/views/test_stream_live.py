@@ -4,7 +4,6 @@ server-sent events while the (fake, local) model is still writing it."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 
@@ -17,12 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import Client
 
 from memories.services import memory_create
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from picard.testing import free_port
 
 
 @pytest.fixture
@@ -32,7 +26,7 @@ def live_server_url(transactional_db):
     db_settings = connections.settings[DEFAULT_DB_ALIAS]
     saved_max_age = db_settings.get("CONN_MAX_AGE")
     db_settings["CONN_MAX_AGE"] = 0
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(DjangoApp(), host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

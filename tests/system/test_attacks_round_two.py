@@ -278,7 +278,7 @@ def test_production_refuses_to_start_with_the_console_email_backend():
 
     from django.conf import settings as django_settings
 
-    from picard.tests.conftest import free_port
+    from picard.testing import free_port
 
     serve = [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(free_port())]
     refused = subprocess.run(serve, cwd=django_settings.BASE_DIR, env=_production_env(), capture_output=True, text=True, timeout=120)

@@ -1,9 +1,12 @@
-"""A local HTTP server that speaks the OpenAI chat-completions protocol (JSON and SSE
-streaming), for tests that drive the real ``openai`` client. Binds 127.0.0.1 only.
+"""A local HTTP server that speaks the OpenAI protocol — chat completions (JSON and SSE
+streaming) and embeddings — for tests that drive the real ``openai`` client. Binds 127.0.0.1 only.
 
 ``behaviors`` is a list consumed one per request (the last one repeats): "ok", "stream-ok"
 (handled automatically when the request asks to stream), "429", "500", "garbage", "empty",
-"slow", "no-choices".
+"slow", "no-choices", "wrong-size" (embeddings of 3 numbers whatever was asked).
+
+``/v1/embeddings`` answers ``dimensions`` numbers per input (8 when not asked), in reverse
+order of the inputs (clients must sort by ``index``); the first number depends on the text.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class FakeOpenAI:
                     return self._send(200, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": fake.model}).encode())
                 if behavior == "slow":
                     time.sleep(fake.slow_seconds)
+                if self.path.endswith("/embeddings"):
+                    return self._embeddings(body, behavior)
                 content = "" if behavior == "empty" else fake.reply
                 if body.get("stream"):
                     return self._stream(content)
@@ -96,6 +101,15 @@ class FakeOpenAI:
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 120, "completion_tokens": 12, "total_tokens": 132},
                 }
+                return self._send(200, json.dumps(payload).encode())
+
+            def _embeddings(self, body: dict, behavior: str):
+                dims = 3 if behavior == "wrong-size" else body.get("dimensions") or 8
+                data = [
+                    {"object": "embedding", "index": i, "embedding": [float(len(text) % 7 + 1)] + [float(i + 1)] * (dims - 1)}
+                    for i, text in reversed(list(enumerate(body["input"])))
+                ]
+                payload = {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}}
                 return self._send(200, json.dumps(payload).encode())
 
             def _stream(self, content: str):

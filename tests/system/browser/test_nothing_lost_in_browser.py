@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from picard.tests.browser.test_site_in_browser import create_memory, shot, sign_up
+from tests.system.browser.test_site_in_browser import create_memory, shot, sign_up
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from picard.tests.conftest import uvicorn_with_workers, uvicorn_workers_of
+from picard.testing import uvicorn_with_workers, uvicorn_workers_of
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from picard.tests.browser.test_site_in_browser import sign_in, sign_up
+from tests.system.browser.test_site_in_browser import sign_in, sign_up
 
 pytestmark = pytest.mark.browser
 

@@ -1,7 +1,7 @@
 """Every form on every page a signed-in person reaches, submitted with hostile values, gets
 an answer that is not a server error (a page with the form's errors, a redirect, a 4xx).
 
-The forms are found by crawling the site (picard.tests.sitecrawl); each is posted once per
+The forms are found by crawling the site (tests.system.sitecrawl); each is posted once per
 kind of bad value in every field at once: empty, far too long, a NUL character, markup,
 numbers out of range, impossible dates, ids that are not UUIDs."""
 
@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from picard.tests.sitecrawl import crawl
+from tests.system.sitecrawl import crawl
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from picard.tests.browser.conftest import ADMIN_PASSWORD
+from tests.system.browser.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
+
+from picard.testing import free_port
 
 ROOT = Path(settings.BASE_DIR)
 PYTHON = sys.executable
@@ -95,17 +96,11 @@ def test_production_refuses_to_start_without_what_it_needs(override, message):
     assert message in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_container_entrypoint_works_outside_docker():
     """docker/entrypoint.sh web: migrate, ensure the admin, serve; healthcheck.py passes;
     `maintenance` and `manage` work — against a fresh embedded database."""
     data_dir = ROOT / "var" / f"entrypoint-test-{uuid.uuid4().hex[:8]}"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PICARD_", "DJANGO_", "DATABASE_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="picard.settings.base", PICARD_DATA_DIR=str(data_dir), PORT=str(port), HOST="127.0.0.1",

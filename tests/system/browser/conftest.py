@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from picard.testing import free_port, uvicorn_with_workers
 
 CHROMIUM = os.environ.get("PICARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -28,12 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
 ]
 ADMIN_PASSWORD = "admin passphrase 42"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _database_url(name: str) -> str:
@@ -68,7 +61,7 @@ def live_site(tmp_path_factory):
     name = f"picard_browser_{uuid.uuid4().hex[:8]}"
     with _admin_connection() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -92,31 +85,14 @@ def live_site(tmp_path_factory):
          f"g().objects.create_superuser('admin', 'admin@example.com', {ADMIN_PASSWORD!r}, display_name='Ada Admin')"],
         cwd=base, env=env, check=True, stdout=log, stderr=log,
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-server-header"],
-        cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the live server did not start:\n" + log_path.read_text()[-4000:])
-            time.sleep(0.2)
-        shots = Path(os.environ.get("PICARD_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
-        shots.mkdir(parents=True, exist_ok=True)
-        yield LiveSite(url, shots)
+        with uvicorn_with_workers(env, workers=1, timeout=60, output=log, port=port):
+            shots = Path(os.environ.get("PICARD_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+            shots.mkdir(parents=True, exist_ok=True)
+            yield LiveSite(url, shots)
+    except AssertionError as failure:
+        raise RuntimeError("the live server did not start:\n" + log_path.read_text()[-4000:]) from failure
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
         log.close()
         with _admin_connection() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from picard.tests.conftest import free_port
+from picard.testing import free_port, uvicorn_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,10 +61,7 @@ class Site:
     def serve(self, env: dict | None = None) -> tuple[subprocess.Popen, str]:
         port = free_port()
         log = open(self.base / f"uvicorn-{port}.log", "w+")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "picard.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        process = uvicorn_process(env or self.env, port=port, output=log)
         process.log = log
         return process, f"http://127.0.0.1:{port}"
 

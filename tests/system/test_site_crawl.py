@@ -1,6 +1,6 @@
 """Every page a signed-in person can reach answers without a server error.
 
-A crawler (picard.tests.sitecrawl) follows each link of the site (GET only) from the home
+A crawler (tests.system.sitecrawl) follows each link of the site (GET only) from the home
 page, as a normal user and as a staff user, over data with every kind of memory (own
 private / shared / public, expired, others' shared-with-me and public, tagged, with
 metadata), personas and a group. The memory list's filter form is then submitted with its
@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from picard.tests.sitecrawl import crawl
+from tests.system.sitecrawl import crawl
 
 pytestmark = pytest.mark.django_db
 

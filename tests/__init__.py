@@ -1,0 +1,1 @@
+"""Whole-system tests (``tests/system/``); app tests live next to their app (``*/tests/``)."""
