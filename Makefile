@@ -54,6 +54,7 @@ chromium:
 	fi
 
 test: install chromium
+	$(BIN)/python -m ruff check .
 	PICARD_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Everything but the whole-system suites of tests/system (marker `system`): no browser needed.

@@ -28,7 +28,7 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,7 +205,7 @@ def main() -> None:
     lines = [
         "## CPU per request (`make bench-cpu`, bench/cpu.py)",
         "",
-        f"Run `{' '.join(['bench/cpu.py'] + sys.argv[1:])}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"Run `{' '.join(['bench/cpu.py'] + sys.argv[1:])}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} CPUs ({platform.machine()}), load average {load_start[0]:.1f} before and {load_end[0]:.1f} after. "
         f"{setup['memories']:,} memories over {setup['users']:,} users; one sequential keep-alive client, "
         f"{args.requests} requests per row after a warm-up; `DEBUG=false`, one uvicorn worker, MCP stateless JSON. "

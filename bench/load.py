@@ -43,7 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def _load_memories(args, users: list) -> None:
     rolls = [rng.random() for _ in range(n)]
     permissions = ["public" if r < args.public else "shared" if r < args.public + args.shared else "private" for r in rolls]
     ids = [uuid.uuid4() for _ in range(n)]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     key_id = keywords.key_id()
     term_cache: dict[str, tuple[dict[int, int], int]] = {}
     started = time.monotonic()
@@ -218,7 +218,7 @@ def setup_database(args) -> dict:
             raw = secrets.token_urlsafe(32)
             get_access_token_model().objects.create(
                 user=user, application=application, token=raw, scope="memories:read memories:write",
-                expires=datetime.now(timezone.utc) + timedelta(hours=2), resource=resource,
+                expires=datetime.now(UTC) + timedelta(hours=2), resource=resource,
             )
             made.append(raw)
         return made
@@ -503,7 +503,7 @@ def main() -> None:
     table = [
         "## Load (`make bench-load`, bench/load.py)",
         "",
-        f"Run `{' '.join(['bench/load.py'] + sys.argv[1:])}` — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"Run `{' '.join(['bench/load.py'] + sys.argv[1:])}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} CPUs ({platform.machine()}), load average {load_start[0]:.1f} before and {load_end[0]:.1f} after "
         f"(1-minute; anything above ~2 means other jobs shared the cores). {setup['memories']:,} memories over "
         f"{setup['users']:,} users ({setup['public']:,} public), embedding `{setup['embedding']}`; {args.clients} concurrent "

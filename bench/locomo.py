@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,10 +93,9 @@ def parse_session_date(raw: str) -> str | None:
 
 def load(conversations: list[dict], *, log=print) -> Loaded:
     from django.contrib.auth import get_user_model
+    from django.db import connection
 
     from memories import services
-
-    from django.db import connection
 
     User = get_user_model()
     loaded = Loaded()
@@ -315,7 +314,7 @@ def calibration_source(fitted: dict) -> str:
     lines = ["CALIBRATIONS: dict[str, Calibration] = {"]
     for mode, model in fitted.items():
         intercept, *weights = model["weights"]
-        named = ", ".join(f'"{name}": {weight}' for name, weight in zip(model["features"], weights))
+        named = ", ".join(f'"{name}": {weight}' for name, weight in zip(model["features"], weights, strict=False))
         lines.append(f'    "{mode}": Calibration(intercept={intercept}, weights={{\n        {named}}}),')
     return "\n".join([*lines, "}"])
 
@@ -334,7 +333,7 @@ def threshold_sweep(rows: list[dict], loaded: Loaded, fitted: dict,
 
     scores = np.maximum(probability("hybrid"), probability("semantic"))
     by_question: dict[tuple, list] = {}
-    for row, score in zip(rows, scores):
+    for row, score in zip(rows, scores, strict=False):
         by_question.setdefault((row["q"], row["domain"]), []).append((float(score), row))
     out = []
     for t in thresholds:
@@ -421,7 +420,7 @@ def markdown(results: list[dict], *, data_path: Path, loaded: Loaded, conversati
     lines = [
         "## LoCoMo turn-level retrieval (`make bench-locomo`)",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores, "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; data `{data_path.name}` ({conversations} conversations, "
         f"{loaded.memories} turns stored as memories, {len(loaded.questions)} questions of categories 1–4 with evidence). "
         "Each search is the real `query_memory` path (`services.memory_query`) as the conversation's user with the "

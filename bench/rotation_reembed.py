@@ -141,10 +141,10 @@ def run(args, k1: str, k2: str) -> list[tuple[str, str]]:
     from django.contrib.auth import get_user_model
 
     from memories import crypto, reembed, search, services
-    from memories.selectors import MemoryFilters
     from memories.embeddings import build_provider
     from memories.maintenance import memory_rotate_encryption_key
     from memories.models import Memory
+    from memories.selectors import MemoryFilters
     from picard.context import call_context
 
     results: list[tuple[str, str]] = []
@@ -231,9 +231,9 @@ def run(args, k1: str, k2: str) -> list[tuple[str, str]]:
     for start in range(0, len(rows), 64):
         chunk = rows[start : start + 64]
         fresh = target.embed_documents([m.text for m in chunk])
-        for memory, vector in zip(chunk, fresh):
+        for memory, vector in zip(chunk, fresh, strict=False):
             stored = list(memory.embedding)
-            cos = sum(a * b for a, b in zip(stored, vector)) / (math.sqrt(sum(a * a for a in stored)) * math.sqrt(sum(b * b for b in vector)))
+            cos = sum(a * b for a, b in zip(stored, vector, strict=False)) / (math.sqrt(sum(a * a for a in stored)) * math.sqrt(sum(b * b for b in vector)))
             if memory.embedding_model != target.name or len(stored) != len(vector) or cos < 0.9999 or memory.embedding_next is not None:
                 wrong += 1
     missing = len(set(truth) - {m.id for m in rows})

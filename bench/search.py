@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -247,7 +247,7 @@ def main() -> None:
             shares[i] = rng.sample(user_ids, 3)
 
     print(f"loading {args.n} memories (COPY) …", flush=True)
-    start = datetime(2026, 1, 1, tzinfo=dt_timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     t = time.perf_counter()
     from psycopg.types.json import Jsonb
 
@@ -319,7 +319,7 @@ def main() -> None:
             setattr(settings, name, value)
         latencies, recalls, counts = [], [], []
         try:
-            for actor, q in zip(actors, query_vectors):
+            for actor, q in zip(actors, query_vectors, strict=False):
                 filters = make_filters(actor)
                 t0 = time.perf_counter()
                 hits = memory_semantic_search(actor=actor, query_vector=q.tolist(), model_name=model, dimensions=dims, limit=10, filters=filters)
@@ -338,7 +338,7 @@ def main() -> None:
         return row
 
     def visible_mask(actor):
-        mask = (owner_arr == str(actor.id)) | ((perm_arr == "public"))
+        mask = (owner_arr == str(actor.id)) | (perm_arr == "public")
         extra = shared_with.get(actor.id, [])
         if extra:
             mask = mask.copy()
@@ -372,7 +372,7 @@ def main() -> None:
     def db_exec(sql, make_params, setup=()) -> dict:
         times = []
         with connection.cursor() as cursor:
-            for actor, q in zip(actors, query_vectors):
+            for actor, q in zip(actors, query_vectors, strict=False):
                 with transaction.atomic():
                     for statement in setup:
                         cursor.execute(statement)
@@ -412,7 +412,7 @@ def main() -> None:
     timed("single, embedding included", 100, lambda: [services.memory_create(actor=writer, text=s, permission="public") for s in sample[:100]])
     pre = provider.embed_documents(sample[100:400])
     timed("single, embedding excluded", 300, lambda: [
-        services.memory_create(actor=writer, text=s, permission="public", embedding=(v, model)) for s, v in zip(sample[100:400], pre)])
+        services.memory_create(actor=writer, text=s, permission="public", embedding=(v, model)) for s, v in zip(sample[100:400], pre, strict=False)])
 
     def batched(chunk):
         for start_ in range(0, len(chunk), 100):
@@ -420,7 +420,7 @@ def main() -> None:
             assert all(r.ok for r in results_)
 
     timed("batched (100 per call), embedding included", 200, lambda: batched(sample[400:600]))
-    cached = dict(zip(sample[100:400], pre))
+    cached = dict(zip(sample[100:400], pre, strict=False))
 
     import memories.reembed as reembed_module
 
@@ -447,7 +447,7 @@ def main() -> None:
 def write_doc(r: dict) -> None:
     m, a, s = r["machine"], r["args"], r["search"]
     busy = max(m['load_start'][0], m['load_end'][0]) > 2  # 1-minute load average on this machine's cores
-    when = datetime.now(dt_timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     synthetic = a["n"] - min(a["real"], a["n"])
     lines = [
         "## Search, inserts and start-up (`make bench-search`, bench/search.py)",

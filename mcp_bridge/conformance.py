@@ -70,7 +70,7 @@ def _make_token() -> str:
     raw = secrets.token_urlsafe(32)
     get_access_token_model().objects.create(
         user=user, application=application, token=raw, scope="memories:read memories:write",
-        expires=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2),
+        expires=dt.datetime.now(dt.UTC) + dt.timedelta(hours=2),
         resource=[settings.PICARD_MCP_RESOURCE],
     )
     return raw

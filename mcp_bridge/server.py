@@ -114,7 +114,7 @@ class RegistryTool(SdkTool):
     spec: Any = Field(exclude=True)
 
     @classmethod
-    def from_spec(cls, spec: registry.Tool) -> "RegistryTool":
+    def from_spec(cls, spec: registry.Tool) -> RegistryTool:
         # The SDK validates arguments through ``fn_metadata.arg_model``; ``run`` below validates
         # with the registry's own model instead (it keeps "which fields were sent").
         arg_model = create_model(f"{spec.name}Arguments", __base__=ArgModelBase)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from memories import search, selectors, services
+from memories import selectors, services
 from memories.activity import activity_client_names
 from memories.serializers import iso, memory_as_dict, memory_version_as_dict
 from picard import context

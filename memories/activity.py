@@ -184,7 +184,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         data = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
         return datetime.fromisoformat(data["t"]), uuid.UUID(data["id"])
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
-        raise ValidationError.for_field("cursor", "is not a cursor returned by this timeline.")
+        raise ValidationError.for_field("cursor", "is not a cursor returned by this timeline.") from None
 
 
 def _clean_limit(value, *, default: int, maximum: int, field: str) -> int:

@@ -5,7 +5,7 @@ field it concerns."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timezone as dt_timezone
+from datetime import UTC, datetime, time
 
 from django import forms
 from django.contrib.auth.models import Group
@@ -99,7 +99,7 @@ class MemoryForm(forms.Form):
         if value is None:
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt_timezone.utc)
+            value = value.replace(tzinfo=UTC)
         shown_in = browser_zone(self.data.get("time_zone"))
         if shown_in is not None:  # the wall time the person typed, in the zone the form showed
             value = timezone.make_naive(value).replace(tzinfo=shown_in)
@@ -112,7 +112,7 @@ class MemoryForm(forms.Form):
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).")
+            raise forms.ValidationError(f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from exc
         return validated(validation.clean_metadata, value)
 
     def clean(self):
@@ -167,8 +167,8 @@ class MemoryFilterForm(forms.Form):
             words=tuple(w.casefold() for w in (data.get("kw") or "").split()),
             permission=data.get("permission") or None,
             tags=data.get("tags") or (),
-            created_after=datetime.combine(start, time.min, tzinfo=dt_timezone.utc) if start else None,
-            created_before=datetime.combine(end, time.max, tzinfo=dt_timezone.utc) if end else None,
+            created_after=datetime.combine(start, time.min, tzinfo=UTC) if start else None,
+            created_before=datetime.combine(end, time.max, tzinfo=UTC) if end else None,
             expired=data.get("expired") or "active",
         )
 

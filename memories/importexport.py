@@ -108,7 +108,7 @@ def decode_upload(raw: bytes) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportFormatError("The file is not UTF-8 text. Save it as UTF-8 and try again.", details={"field": "file"})
+        raise ImportFormatError("The file is not UTF-8 text. Save it as UTF-8 and try again.", details={"field": "file"}) from None
     if "\x00" in text:
         raise ImportFormatError("The file contains NUL characters; it does not look like a text file.", details={"field": "file"})
     return text
@@ -118,7 +118,7 @@ def _parse_json(text: str) -> list[ParsedRow]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ImportFormatError(f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).", details={"field": "file"})
+        raise ImportFormatError(f"This is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).", details={"field": "file"}) from exc
     if isinstance(data, dict) and isinstance(data.get("memories"), list):
         data = data["memories"]
     elif isinstance(data, dict):
@@ -171,7 +171,7 @@ def _parse_csv(text: str) -> list[ParsedRow]:
                     data[key] = value
             rows.append(ParsedRow(number, data))
     except csv.Error as exc:
-        raise ImportFormatError(f"The CSV could not be read near line {reader.line_num}: {exc}.", details={"field": "file"})
+        raise ImportFormatError(f"The CSV could not be read near line {reader.line_num}: {exc}.", details={"field": "file"}) from exc
     return rows
 
 
@@ -417,7 +417,7 @@ def _embed_chunk(plans: list[RowPlan]) -> dict[int, dict]:
     if not texts:
         return {}
     vectors = embed_for_write([t for _, t in texts])  # a provider that is down leaves rows pending
-    return {i: v for (i, _), v in zip(texts, vectors)}
+    return {i: v for (i, _), v in zip(texts, vectors, strict=False)}
 
 
 def import_id_was_actors(*, actor, memory_id) -> bool:

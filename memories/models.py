@@ -21,17 +21,17 @@ class Permission(models.TextChoices):
 
 
 class MemoryQuerySet(models.QuerySet):
-    def active(self, *, now=None) -> "MemoryQuerySet":
+    def active(self, *, now=None) -> MemoryQuerySet:
         now = now or timezone.now()
         return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
-    def expired(self, *, now=None) -> "MemoryQuerySet":
+    def expired(self, *, now=None) -> MemoryQuerySet:
         return self.filter(expires_at__lte=now or timezone.now())
 
-    def not_trashed(self) -> "MemoryQuerySet":
+    def not_trashed(self) -> MemoryQuerySet:
         return self.filter(trashed_at__isnull=True)
 
-    def trashed(self) -> "MemoryQuerySet":
+    def trashed(self) -> MemoryQuerySet:
         return self.filter(trashed_at__isnull=False)
 
     def visibility_parts(self, actor, *, include_own_expired: bool = False, now=None) -> dict[str, Q]:
@@ -87,7 +87,7 @@ class MemoryQuerySet(models.QuerySet):
             "public": (select + others + not_expired, [actor.pk, Permission.PUBLIC.value, now]),
         }
 
-    def visible_to(self, actor, *, include_own_expired: bool = False, now=None) -> "MemoryQuerySet":
+    def visible_to(self, actor, *, include_own_expired: bool = False, now=None) -> MemoryQuerySet:
         """Memories ``actor`` may read (see ``visibility_parts``). Anonymous actors see nothing."""
         if actor is None or not getattr(actor, "is_authenticated", False):
             return self.none()

@@ -172,7 +172,7 @@ def embed_for_write(texts: list[str]) -> list[dict[str, list[float]]]:
         except EmbeddingUnavailable:
             logger.warning("embedding provider %s unavailable; stored with a pending embedding", provider.name)
             continue
-        for slot, vector in zip(out, vectors):
+        for slot, vector in zip(out, vectors, strict=False):
             slot[provider.name] = vector
     return out
 
@@ -310,7 +310,7 @@ def embedding_switch_fill(*, batch_size: int = 64, progress: Progress | None = N
                 current = embedding_state(lock="share")
                 if current is None or current.target_model != state.target_model:
                     raise Conflict("The switch was cancelled or changed while embedding; nothing more was written.")
-                written += _write_next([(m.id, m.version, v) for m, v in zip(batch, vectors)], state.target_model)
+                written += _write_next([(m.id, m.version, v) for m, v in zip(batch, vectors, strict=False)], state.target_model)
             last_id = batch[-1].id
             if progress:
                 progress(len(batch))
@@ -337,7 +337,7 @@ def embedding_switch_complete(*, catch_up_limit: int = 1000) -> EmbeddingState:
             raise Conflict(f"More than {catch_up_limit} memories still lack a {state.target_model} vector: fill first.")
         if missing:
             vectors = target.embed_documents([m.text for m in missing])
-            _write_next([(m.id, m.version, v) for m, v in zip(missing, vectors)], state.target_model)
+            _write_next([(m.id, m.version, v) for m, v in zip(missing, vectors, strict=False)], state.target_model)
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE memories_memory SET embedding = embedding_next, embedding_model = embedding_next_model, "

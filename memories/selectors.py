@@ -68,7 +68,7 @@ class MemoryFilters:
         return DEFAULT_SCOPE
 
     @classmethod
-    def from_input(cls, data: dict) -> "MemoryFilters":
+    def from_input(cls, data: dict) -> MemoryFilters:
         """Build from raw tool/query input (strings); raises ValidationError naming the field."""
         owner = data.get("user_id")
         expired = data.get("expired", data.get("expiration_status")) or "active"
@@ -217,7 +217,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[datetime, uuid.UUID]:
         value = datetime.fromisoformat(data["v"])
         return value, uuid.UUID(data["id"])
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
-        raise ValidationError.for_field("cursor", "is not a cursor returned by this listing (with the same sort).")
+        raise ValidationError.for_field("cursor", "is not a cursor returned by this listing (with the same sort).") from None
 
 
 def clean_limit(value, *, default: int, maximum: int, field: str = "limit") -> int:

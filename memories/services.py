@@ -26,7 +26,6 @@ from memories import keywords, search, selectors
 from memories.activity import activity_collected, activity_record
 from memories.embeddings import EmbeddingUnavailable, get_provider  # noqa: F401  (re-exported for callers)
 from memories.models import KeywordDocument, KeywordPosting, Memory, MemoryShare, MemoryVersion, Permission
-from picard import context
 from memories.reembed import assign_vectors, lock_for_write
 from memories.validation import (
     clean_expires_at,
@@ -36,6 +35,7 @@ from memories.validation import (
     clean_text,
     clean_uuid,
 )
+from picard import context
 from picard.exceptions import Conflict, DomainError, NotFound, PermissionDenied, ValidationError
 
 logger = logging.getLogger(__name__)
@@ -640,7 +640,7 @@ def memory_batch(*, actor, operations: Sequence[BatchOperation]) -> list[BatchRe
         from memories.reembed import embed_for_write
 
         vectors = embed_for_write([t for _, t in texts])
-        pre_embedded = {i: v for (i, _), v in zip(texts, vectors)}
+        pre_embedded = {i: v for (i, _), v in zip(texts, vectors, strict=False)}
     results: list[BatchResult] = []
     for i, op in enumerate(operations):
         try:
@@ -685,7 +685,7 @@ def memory_embed_pending(*, limit: int = 500, progress=None) -> int:
             if not unique:
                 break
             vectors = provider.embed_documents([m.text for m in unique])
-            for memory, vector in zip(unique, vectors):
+            for memory, vector in zip(unique, vectors, strict=False):
                 memory.embedding, memory.embedding_model = vector, provider.name
             Memory.objects.bulk_update(unique, ["embedding", "embedding_model"])
             done += len(unique)

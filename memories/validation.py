@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -132,11 +132,11 @@ def parse_iso_datetime(value, *, field: str) -> datetime | None:
     else:
         raise ValidationError.for_field(field, "must be an ISO 8601 date-time string.")
     if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     try:
-        return parsed.astimezone(dt_timezone.utc)
+        return parsed.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise ValidationError.for_field(field, "is out of range.")
+        raise ValidationError.for_field(field, "is out of range.") from None
 
 
 def clean_expires_at(value, *, field: str = "expiration_date") -> datetime | None:

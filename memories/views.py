@@ -314,7 +314,7 @@ def memory_detail_view(request, memory_id):
     is_owner = memory.owner_id == request.user.pk
     shares = _share_initial(memory) if is_owner and memory.permission == Permission.SHARED else None
     history = []
-    for row, previous in zip(versions, [*versions[1:], None]):
+    for row, previous in zip(versions, [*versions[1:], None], strict=False):
         history.append({"row": row, "diff": text_diff(previous.text if previous else "", row.text), "first": previous is None,
                         "same_text": previous is not None and previous.text == row.text})
     similar = []

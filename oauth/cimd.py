@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 
 from django.core.cache import cache
-from oauth2_provider.models import get_application_model
 from oauth2_provider.cimd import CIMDError, SafeMetadataFetcher, is_cimd_client_id
+from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import FatalClientError
 

@@ -94,7 +94,7 @@ def token_request(base_url: str, data: dict, auth: tuple[str, str] | None = None
     return httpx.post(f"{base_url}/token", data=data, auth=auth, timeout=30)
 
 
-def exchange_code(base_url: str, *, app: "AppCredentials", code: str, verifier: str | None, redirect_uri: str = REDIRECT_URI, **extra) -> httpx.Response:
+def exchange_code(base_url: str, *, app: AppCredentials, code: str, verifier: str | None, redirect_uri: str = REDIRECT_URI, **extra) -> httpx.Response:
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "client_id": app.client_id, **extra}
     if verifier is not None:
         data["code_verifier"] = verifier

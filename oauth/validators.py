@@ -19,8 +19,8 @@ from oauth2_provider.settings import oauth2_settings
 
 from oauth.cimd import raise_cimd_failure
 from oauth.models import ClientPolicy, PersonalAccessToken
-from oauth.services import personal_token_note_use
 from oauth.revocation import authorization_code_remember_use, authorization_code_replay_revoke
+from oauth.services import personal_token_note_use
 from picard import rowload
 
 
@@ -36,7 +36,7 @@ def _token_query() -> tuple[str, list]:
     model, the fields its columns hold."""
     token_model, application_model, user_model = get_access_token_model(), get_application_model(), get_user_model()
     parts = [(model, rowload.fields_of(model)) for model in (token_model, application_model, user_model)]
-    selected = ", ".join(rowload.columns(alias, fields) for alias, (_, fields) in zip(("t", "a", "u"), parts))
+    selected = ", ".join(rowload.columns(alias, fields) for alias, (_, fields) in zip(("t", "a", "u"), parts, strict=False))
     sql = (
         f'SELECT {selected}, EXISTS(SELECT 1 FROM "{ClientPolicy._meta.db_table}" p '
         f'WHERE p."application_id" = t."application_id" AND p."disabled"), pt."id", pt."name", pt."last_used_at" '

@@ -22,8 +22,8 @@ from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from oauth import services
 from oauth.connect import connect_instructions, connect_urls
-from oauth.forms import PersonalTokenForm
 from oauth.dcr import registration_metadata_supported, registration_policy_error
+from oauth.forms import PersonalTokenForm
 from picard.exceptions import DomainError, NotFound
 
 
@@ -104,7 +104,7 @@ class AuthorizationView(dot_views.AuthorizationView):
             context["redirect_host"] = ""
         scopes = kwargs.get("scopes") or []
         descriptions = kwargs.get("scopes_descriptions") or []
-        context["scope_items"] = list(zip(scopes, descriptions))
+        context["scope_items"] = list(zip(scopes, descriptions, strict=False))
         return context
 
 

@@ -129,7 +129,7 @@ def persona_list(request: Request) -> Response:
         try:
             offset = max(0, int(request.query_params.get("offset") or 0))
         except ValueError:
-            raise ValidationError.for_field("offset", "must be a non-negative integer.")
+            raise ValidationError.for_field("offset", "must be a non-negative integer.") from None
         entries, has_more = selectors.persona_directory(actor=request.user, query=query, limit=50, offset=offset)
         return Response({
             "personas": [persona_as_dict(e.persona, owner=e.user, include_private_fields=False) for e in entries],

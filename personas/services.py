@@ -118,7 +118,7 @@ def persona_update(*, actor, expected_version: int | None = None, **changes) -> 
         with transaction.atomic():
             persona.save()
     except IntegrityError:  # a concurrent first save won the one-per-owner race
-        raise Conflict("Your persona was created elsewhere at the same moment; reload it and try again.")
+        raise Conflict("Your persona was created elsewhere at the same moment; reload it and try again.") from None
     activity_record(actor=actor, action="persona.create" if created else "persona.update",
                     details={"persona_id": str(persona.id), "fields": sorted(cleaned)})
     return persona

@@ -33,7 +33,7 @@ def _owner_or_404(user_id):
     try:
         return user_get(user_id=user_id)
     except DomainError:
-        raise Http404("No such persona.")
+        raise Http404("No such persona.") from None
 
 
 def _cited_memories(*, actor, answer: dict) -> list[dict]:

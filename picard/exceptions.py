@@ -37,7 +37,7 @@ class ValidationError(DomainError):
     code, http_status = "invalid", 400
 
     @classmethod
-    def for_field(cls, field: str, message: str) -> "ValidationError":
+    def for_field(cls, field: str, message: str) -> ValidationError:
         return cls(f"{field}: {message}", details={"field": field})
 
 

@@ -33,7 +33,7 @@ def instance(model, fields: tuple, values):
     if values[pk_at] is None:
         return None
     converted = []
-    for field, field_converters, value in zip(fields, converters, values):
+    for field, field_converters, value in zip(fields, converters, values, strict=False):
         for converter in field_converters:
             value = converter(value, field, connection)
         converted.append(value)

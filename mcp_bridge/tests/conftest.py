@@ -85,7 +85,7 @@ def make_token(db, settings):
             application=application,
             token=raw,
             scope=scope,
-            expires=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=expires_in),
+            expires=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in),
             resource=[settings.PICARD_MCP_RESOURCE] if resource is None else resource,
         )
         return raw

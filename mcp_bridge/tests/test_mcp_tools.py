@@ -168,8 +168,9 @@ def test_bad_input_and_domain_errors_are_tool_errors_a_model_can_read(mcp_server
 
 
 def test_calls_are_recorded_as_mcp_activity_with_the_client_id(mcp_server, make_token, alice):
-    from memories.models import Activity
     from oauth2_provider.models import get_access_token_model
+
+    from memories.models import Activity
 
     token = make_token(alice)
     client_id = get_access_token_model().objects.get(user=alice).application.client_id

@@ -50,7 +50,7 @@ def _both_doors(server, tokens: tuple[str, str], calls: list[tuple[str, dict]]) 
 
     over_mcp = with_client(server.mcp_url, token, scenario)
     payloads = []
-    for (name, args), mcp_payload in zip(calls, over_mcp):
+    for (name, args), mcp_payload in zip(calls, over_mcp, strict=False):
         response = call_tool(server.url, rest_token, name, args)
         assert response.status_code == 200, response.text
         assert response.json()["data"] == mcp_payload, name

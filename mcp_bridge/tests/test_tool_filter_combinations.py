@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from mcp_bridge.tools import GetMemoriesInput, QueryMemoryInput, TOOLS
+from mcp_bridge.tools import TOOLS, GetMemoriesInput, QueryMemoryInput
 from memories.models import Memory
 from memories.services import memory_create
 from picard.exceptions import DomainError

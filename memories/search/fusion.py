@@ -12,6 +12,7 @@ import uuid
 
 from memories.search.parts import Scored
 
+
 def fuse_rankings(rankings: dict[str, Scored], *, limit: int, weights: dict[str, float], k: int) -> list[tuple[uuid.UUID, float, dict]]:
     """Weighted reciprocal rank fusion: ``sum(w / (k + rank))`` over the channels, scaled so
     that rank 1 in every channel scores 1.0. Returns ``(id, fused score, {channel: score})``."""

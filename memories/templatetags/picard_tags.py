@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+
 from memories.markdown import render_markdown
 
 register = template.Library()

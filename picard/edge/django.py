@@ -19,9 +19,9 @@ import tempfile
 
 from asgiref.sync import sync_to_async
 from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
-from django.core.exceptions import RequestAborted
 from django.core.signals import got_request_exception
 from django.db import close_old_connections
 from django.dispatch import receiver

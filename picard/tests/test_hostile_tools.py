@@ -90,7 +90,7 @@ def test_every_hostile_field_is_a_clear_4xx_through_api_tools_and_mcp_and_nothin
 
     results, batch_result = with_client(server.mcp_url, mcp_token, scenario)
     assert [i["status"] for i in batch_result.structured_content["results"]] == ["error", "error"]
-    for (tool, data, _, field), result in zip(calls, results):
+    for (tool, data, _, field), result in zip(calls, results, strict=False):
         label = f"{tool} {str(data)[:120]}"
         assert result.is_error is True, label
         text = result.content[0].text

@@ -32,8 +32,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from mcp_bridge.tests.mcp_client import with_client
-from picard.logging import logging_config
 from oauth.testing import REDIRECT_URI, OAuthBrowser, call_tool, exchange_code, pkce_pair, token_request
+from picard.logging import logging_config
 
 PASSWORD = "correct horse battery"  # conftest.make_user's password
 WRONG_PASSWORD = "Tr0ub4dor&3-wrong-" + secrets.token_hex(4)

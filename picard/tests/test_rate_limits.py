@@ -38,7 +38,7 @@ def _access_token(user, settings) -> str:
     raw = secrets.token_urlsafe(32)
     get_access_token_model().objects.create(
         user=user, application=application, token=raw, scope="memories:read memories:write",
-        expires=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+        expires=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
     )
     return raw
 

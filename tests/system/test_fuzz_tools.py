@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from mcp_bridge.tools import TOOLS
 
@@ -125,7 +127,7 @@ def test_mcp_tools_call_never_fails_with_a_server_error_on_generated_input(mcp_s
             @hsettings(max_examples=10, deadline=None, derandomize=True,
                        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
             @given(arguments=tool_arguments(name))
-            def run(arguments):
+            def run(arguments, name=name):  # bind this loop's tool: run() is called before the loop moves on
                 request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
                 response = http.post(server.mcp_url, json=request, headers=headers)
                 assert response.status_code < 500, f"{name}: {response.status_code} {response.text[:300]}"

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 from oauth2_provider.models import get_application_model
 
-from memories import selectors, services
+from memories import services
 from memories.activity import (
     activity_daily_counts,
     activity_purge,

@@ -3,9 +3,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from memories import reembed, selectors, services, search
-from memories.selectors import MemoryFilters
+from memories import reembed, search, services
 from memories.models import EmbeddingState, Memory
+from memories.selectors import MemoryFilters
 
 pytestmark = pytest.mark.django_db
 

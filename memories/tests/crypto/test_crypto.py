@@ -108,4 +108,4 @@ def test_reading_a_memory_with_the_wrong_key_raises_not_garbage(keys, alice):
     keys(K3)
     fresh = Memory.objects.get(id=memory.id)
     with pytest.raises(EncryptionKeyError):
-        fresh.text
+        _ = fresh.text

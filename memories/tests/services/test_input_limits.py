@@ -2,7 +2,7 @@
 and nothing is written."""
 
 import uuid
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -125,11 +125,11 @@ def test_expiry_in_the_past_by_a_second_is_refused(alice):
 
 def test_expiry_formats_are_normalised_to_utc(alice):
     memory = services.memory_create(actor=alice, text="ok", expires_at="2099-06-01T12:00:00+02:00")
-    assert memory.expires_at == datetime(2099, 6, 1, 10, tzinfo=dt_timezone.utc)
+    assert memory.expires_at == datetime(2099, 6, 1, 10, tzinfo=UTC)
     naive = services.memory_create(actor=alice, text="ok, naive", expires_at="2099-06-01T12:00:00")
-    assert naive.expires_at == datetime(2099, 6, 1, 12, tzinfo=dt_timezone.utc)
+    assert naive.expires_at == datetime(2099, 6, 1, 12, tzinfo=UTC)
     lower_z = services.memory_create(actor=alice, text="ok, lower z", expires_at="2099-06-01t12:00:00z")
-    assert lower_z.expires_at == datetime(2099, 6, 1, 12, tzinfo=dt_timezone.utc)
+    assert lower_z.expires_at == datetime(2099, 6, 1, 12, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("permission", ["PUBLIC", "everyone", 1, ["public"]])

@@ -1,6 +1,5 @@
 import re
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -188,7 +187,7 @@ def test_keep_mine_on_the_conflict_screen_reads_the_expiry_in_the_zone_it_was_ty
     kept = client.post(f"/memories/{memory.id}/edit", {**fields, "resolution": "mine"})
     assert kept.status_code == 302
     saved = Memory.objects.get(id=memory.id)
-    assert saved.text == "v3" and saved.expires_at == datetime(2031, 1, 1, 0, 0, tzinfo=dt_timezone.utc)
+    assert saved.text == "v3" and saved.expires_at == datetime(2031, 1, 1, 0, 0, tzinfo=UTC)
 
 
 def test_delete_asks_for_confirmation(client, alice):

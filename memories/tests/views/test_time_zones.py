@@ -3,7 +3,7 @@ picard.js, picard.timezones) and the expiry is entered as local time in that zon
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,7 +25,7 @@ def test_expiry_typed_in_tokyo_is_stored_as_the_same_moment_in_utc(client, alice
     response = client.post("/memories/new", _form(expires_at="2031-01-01T09:00", time_zone="Asia/Tokyo"))
     assert response.status_code == 302
     memory = Memory.objects.get(owner=alice)
-    assert memory.expires_at == datetime(2031, 1, 1, 0, 0, tzinfo=dt_timezone.utc)
+    assert memory.expires_at == datetime(2031, 1, 1, 0, 0, tzinfo=UTC)
     detail = client.get(response["Location"]).content.decode()
     assert "Jan 1, 2031, 09:00 JST" in detail
     edit = client.get(f"/memories/{memory.id}/edit").content.decode()
@@ -37,7 +37,7 @@ def test_the_zone_the_form_was_shown_in_wins_over_a_changed_cookie(client, alice
     client.force_login(alice)
     client.cookies["picard_tz"] = "Asia/Tokyo"
     client.post("/memories/new", _form(expires_at="2031-01-01T09:00", time_zone="UTC"))
-    assert Memory.objects.get(owner=alice).expires_at == datetime(2031, 1, 1, 9, 0, tzinfo=dt_timezone.utc)
+    assert Memory.objects.get(owner=alice).expires_at == datetime(2031, 1, 1, 9, 0, tzinfo=UTC)
 
 
 def test_without_a_zone_times_stay_utc_and_say_so(client, alice):

@@ -11,11 +11,11 @@ import httpx
 import pytest
 import uvicorn
 from django.conf import settings as django_settings
-from picard.edge.django import DjangoApp
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import Client
 
 from memories.services import memory_create
+from picard.edge.django import DjangoApp
 from picard.testing import free_port
 
 
