@@ -24,6 +24,8 @@ from django.conf import settings
 from mcp.server.auth.provider import AccessToken as SdkAccessToken
 
 from oauth.models import PERSONAL_TOKEN_CLIENT_PREFIX
+from oauth.services import personal_token_note_use
+from oauth.validators import access_token_load
 from picard.db import run_sync
 from picard.public_url import canonical_url
 
@@ -115,9 +117,6 @@ def _bound_to_this_resource(resources: Any) -> bool:
 
 def verify_token(raw: str) -> VerifiedToken | None:
     """Check a bearer token against the database. Synchronous (Django ORM)."""
-    from oauth.services import personal_token_note_use
-    from oauth.validators import access_token_load
-
     if not raw or len(raw) > 4096:
         return None
     token = access_token_load(raw)  # with its user, application and the client's disabled flag

@@ -19,7 +19,9 @@ Exit status: the suite's (0 when every scenario passed or failed exactly as the 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,6 +29,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import django
+import uvicorn
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TOOLS_DIR = BASE_DIR / ".conformance"
@@ -54,12 +62,7 @@ def _with_default_token(app, token: str):
 
 
 def _make_token() -> str:
-    import datetime as dt
-    import secrets
-
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from oauth2_provider.models import get_access_token_model, get_application_model
+    from oauth2_provider.models import get_access_token_model, get_application_model  # noqa: PLC0415 - needs django.setup() (called in main) before models load
 
     user, _ = get_user_model().objects.get_or_create(username="conformance", defaults={"email": "conformance@example.com"})
     application, _ = get_application_model().objects.get_or_create(
@@ -90,17 +93,11 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("PICARD_EMBEDDING_PROVIDER", "hash")  # speed: the suite does not search
     os.environ.setdefault("PICARD_EMBEDDING_DIMENSIONS", "256")
 
-    import django
-
     django.setup()
-    from django.core.management import call_command
-
     call_command("migrate", verbosity=0)
     token = _make_token()
 
-    import uvicorn
-
-    from picard.asgi import build_application
+    from picard.asgi import build_application  # noqa: PLC0415 - picard.asgi sets Django up on import; only after the environment is set in main
 
     app = _with_default_token(build_application(), token)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning"))

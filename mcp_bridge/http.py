@@ -43,6 +43,7 @@ from starlette.responses import Response
 
 from mcp_bridge import auth
 from mcp_bridge import tools as registry
+from mcp_bridge.server import build_server
 from mcp_bridge.session_caps import SessionCaps
 from picard import ratelimit
 from picard.db import run_sync
@@ -262,8 +263,6 @@ class McpHttpApp:
     """``/mcp``: checks, authentication, step-up, then the SDK's session manager."""
 
     def __init__(self, *, stateless: bool | None = None, json_response: bool | None = None):
-        from mcp_bridge.server import build_server
-
         self.stateless = settings.PICARD_MCP_STATELESS if stateless is None else stateless
         self.json_response = settings.PICARD_MCP_JSON_RESPONSE if json_response is None else json_response
         self.server = build_server()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample
 
+from mcp_bridge.tools import TOOLS
+
 EXAMPLE_ID = "550e8400-e29b-41d4-a716-446655440000"
 
 SEED_EXAMPLES: dict[str, dict] = {
@@ -36,8 +38,6 @@ def _minimal(tool) -> dict:
 
 
 def tool_examples() -> list[OpenApiExample]:
-    from mcp_bridge.tools import TOOLS
-
     examples = []
     for name in sorted(TOOLS):
         tool = TOOLS[name]
@@ -63,8 +63,6 @@ def add_tool_schemas(result, generator, request, public):
     ``<Tool>Result`` ({"status": "success", "data": <output>}) components; ``POST
     /api/tools`` takes oneOf the calls (discriminated by ``tool``) and answers oneOf the
     results. The examples (one per tool) come from ``tool_examples``."""
-    from mcp_bridge.tools import TOOLS
-
     components = result.setdefault("components", {}).setdefault("schemas", {})
     ref = "#/components/schemas/{model}"
     calls, results, mapping = [], [], {}

@@ -38,6 +38,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from mcp_bridge import tools as registry
 from mcp_bridge.auth import VerifiedToken, current_token
+from memories.selectors import MemoryFilters, memory_get_for_actor, memory_list, memory_list_own, user_get
+from memories.serializers import memory_as_dict
 from picard.context import call_context
 from picard.db import run_sync
 from picard.errors import known
@@ -171,17 +173,11 @@ class RegistryTool(SdkTool):
 
 
 def _read_memory(actor, memory_id: str) -> str:
-    from memories.selectors import memory_get_for_actor
-    from memories.serializers import memory_as_dict
-
     memory = memory_get_for_actor(actor=actor, memory_id=memory_id)
     return json.dumps(memory_as_dict(memory, actor=actor, include_shares=True), ensure_ascii=False)
 
 
 def _read_user_memories(actor, user_id: str) -> str:
-    from memories.selectors import MemoryFilters, memory_list, user_get
-    from memories.serializers import memory_as_dict
-
     user = user_get(user_id=user_id)
     page = memory_list(actor=actor, filters=MemoryFilters(owner_id=user.pk), limit=settings.PICARD_LIST_MAX_LIMIT)
     data = {
@@ -194,8 +190,6 @@ def _read_user_memories(actor, user_id: str) -> str:
 
 
 def _recent_own_memories(actor) -> list[dict]:
-    from memories.selectors import memory_list_own
-
     return [
         {"id": str(m.id), "text": m.text, "created_at": m.created_at, "permission": m.permission}
         for m in memory_list_own(actor=actor, limit=20).items

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from memories import selectors, services
 from memories.activity import activity_client_names
 from memories.serializers import iso, memory_as_dict, memory_version_as_dict
+from personas.services import persona_answer
 from picard import context
+from picard.exceptions import ValidationError
 
 READ = "memories:read"
 WRITE = "memories:write"
@@ -346,8 +349,6 @@ def whoami(actor, data: WhoamiInput) -> dict:
 
 
 def query_user(actor, data: QueryUserInput) -> dict:
-    from personas.services import persona_answer
-
     return persona_answer(actor=actor, user_id=data.user_id, prompt=data.prompt, limit=data.limit)
 
 
@@ -359,10 +360,6 @@ _BATCH_FIELDS = {
 
 
 def batch_memories(actor, data: BatchInput) -> dict:
-    from pydantic import ValidationError as PydanticValidationError
-
-    from picard.exceptions import ValidationError
-
     operations: list[services.BatchOperation | ValidationError] = []
     for index, item in enumerate(data.operations):
         try:

@@ -4,6 +4,7 @@ user-context token flow, and a person's connected apps. Errors use Picard's enve
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from oauth2_provider.settings import oauth2_settings
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -83,8 +84,6 @@ class AdminClientRegisterApi(APIView):
         scopes = data.get("scopes") or []
         if isinstance(scopes, str):
             scopes = scopes.split()
-        from oauth2_provider.settings import oauth2_settings
-
         if not isinstance(scopes, list) or any(s not in oauth2_settings.SCOPES for s in scopes):
             raise ValidationError.for_field("scopes", f"must be a list of {', '.join(oauth2_settings.SCOPES)}.")
         for flag in ("allow_user_token_flow", "skip_authorization"):

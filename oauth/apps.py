@@ -6,9 +6,9 @@ class OauthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from oauth2_provider.models import Application
+        from oauth2_provider.models import Application  # noqa: PLC0415 - runs in ready(): models cannot load at apps.py import time
 
-        from oauth.redirect_uris import allowed_schemes_for
+        from oauth.redirect_uris import allowed_schemes_for  # noqa: PLC0415 - runs in ready(), with the checks it registers
 
         # DOT asks each Application which redirect schemes it may use (model validation and
         # the final redirect of /authorize). Its setting is one global list, but native apps

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,6 +20,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 from oauth2_provider.models import (
     get_access_token_model,
@@ -31,6 +33,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import generate_token
 
 from memories.activity import activity_record
+from memories.models import Activity
 from oauth.models import ClientPolicy, PersonalAccessToken
 from oauth.redirect_uris import redirect_uri_problem
 from picard.exceptions import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationError
@@ -344,10 +347,6 @@ def connected_app_list(*, user) -> list[dict]:
             entry["last_used_at"] = token.updated
     # "Last used" = the newest activity the app recorded for this user (every tool call
     # through /api/tools or /mcp writes one), else the newest token it was issued.
-    from django.db.models import Max
-
-    from memories.models import Activity
-
     used = dict(
         Activity.objects.filter(actor=user, client_id__in=[e["client_id"] for e in apps.values()])
         .values_list("client_id").annotate(last=Max("created_at"))
@@ -360,8 +359,6 @@ def connected_app_list(*, user) -> list[dict]:
 
 
 def _host(uri: str) -> str:
-    from urllib.parse import urlsplit
-
     try:
         return urlsplit(uri).hostname or ""
     except ValueError:

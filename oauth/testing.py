@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from oauth.services import client_register
+
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 
 
@@ -110,16 +112,12 @@ class AppCredentials:
 
 @pytest.fixture
 def oauth_app(db) -> AppCredentials:
-    from oauth.services import client_register
-
     registered = client_register(name="Test Client", redirect_uris=[REDIRECT_URI, "https://client.example.com/cb"])
     return AppCredentials(registered.client_id, registered.client_secret, registered.application)
 
 
 @pytest.fixture
 def public_app(db) -> AppCredentials:
-    from oauth.services import client_register
-
     registered = client_register(name="Public Test Client", redirect_uris=[REDIRECT_URI], client_type="public")
     return AppCredentials(registered.client_id, None, registered.application)
 

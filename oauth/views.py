@@ -3,11 +3,13 @@ registration policy, plus the "connected apps" page."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import connection, transaction
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -18,6 +20,7 @@ from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.models import get_application_model
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect as add_iss_to_redirect  # DOT's own, for success redirects
 from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.views.dynamic_client_registration import _check_permissions
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from oauth import services
@@ -147,10 +150,6 @@ class TokenView(dot_views.TokenView):
         refresh_token = request.POST.get("refresh_token") if request.POST.get("grant_type") == "refresh_token" else None
         if not refresh_token:
             return super().post(request, *args, **kwargs)
-        import hashlib
-
-        from django.db import connection, transaction
-
         lock_key = int.from_bytes(hashlib.sha256(refresh_token.encode("utf-8", "surrogatepass")).digest()[:8], "big", signed=True)
         with transaction.atomic():
             with connection.cursor() as cursor:
@@ -177,8 +176,6 @@ class DynamicClientRegistrationView(dot_views.DynamicClientRegistrationView):
     """``/oauth/register`` (RFC 7591): DOT's view behind Picard's registration policy."""
 
     def post(self, request, *args, **kwargs):
-        from oauth2_provider.views.dynamic_client_registration import _check_permissions
-
         if not _check_permissions(request):
             return _json_error("access_denied", "Client registration needs an initial access token here.", status=401)
         return _apply_registration_policy(request) or super().post(request, *args, **kwargs)

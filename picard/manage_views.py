@@ -9,7 +9,10 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from oauth2_provider.models import get_application_model
+from oauth2_provider.settings import oauth2_settings
 
+from oauth import services
 from picard.errors import form_message
 from picard.exceptions import DomainError
 
@@ -30,8 +33,6 @@ class ClientRegisterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from oauth2_provider.settings import oauth2_settings
-
         self.fields["scopes"].choices = [(k, f"{k} — {v}") for k, v in oauth2_settings.SCOPES.items()]
 
 
@@ -42,8 +43,6 @@ def _staff_only(request):
 
 
 def _clients():
-    from oauth2_provider.models import get_application_model
-
     apps = list(get_application_model().objects.order_by("-created").select_related("picard_policy")[:200])
     for app in apps:
         policy = getattr(app, "picard_policy", None)
@@ -58,8 +57,6 @@ def _clients():
 def clients_view(request):
     if (denied := _staff_only(request)) is not None:
         return denied
-    from oauth import services
-
     form = ClientRegisterForm(request.POST if request.method == "POST" else None)
     registered = None
     if request.method == "POST" and form.is_valid():
@@ -86,8 +83,6 @@ def clients_view(request):
 def client_state_view(request, client_id: str, action: str):
     if (denied := _staff_only(request)) is not None:
         return denied
-    from oauth import services
-
     try:
         if action == "disable":
             revoked = services.client_disable(client_id=client_id, actor=request.user)

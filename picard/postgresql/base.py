@@ -16,6 +16,7 @@ import time
 import psycopg
 from django.db.backends.postgresql import base
 from django.db.backends.postgresql.base import *  # noqa: F403 - a backend module exposes these
+from psycopg_pool import PoolTimeout
 
 FIRST_WAIT = 1.0
 
@@ -30,8 +31,6 @@ class FailFastPool:
         return getattr(self._pool, name)
 
     def getconn(self, timeout: float | None = None):
-        from psycopg_pool import PoolTimeout
-
         total = self._pool.timeout if timeout is None else timeout
         started = time.monotonic()
         try:

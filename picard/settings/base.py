@@ -14,6 +14,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from picard.bind import bind_host, is_loopback
+from picard.local_secrets import load_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -33,8 +34,6 @@ def _local_secret(name: str) -> str:
             f"{name} is not set. In production every secret comes from the environment; "
             f"see docs/deployment.md for how to generate one."
         )
-    from picard.local_secrets import load_or_create
-
     return load_or_create(PICARD_DATA_DIR / "local-secrets.json")[name]
 
 
