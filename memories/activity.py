@@ -40,8 +40,10 @@ from django.db import close_old_connections
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from oauth2_provider.models import get_application_model
 
 from memories.models import Activity
+from oauth.models import PERSONAL_TOKEN_CLIENT_PREFIX, PersonalAccessToken
 from picard import context
 from picard.exceptions import ValidationError
 
@@ -236,10 +238,6 @@ def activity_timeline(
 def activity_client_names(*, client_ids: Iterable[str]) -> dict[str, str]:
     """OAuth client id → application name, and ``pat:<id>`` → "personal access token “name”"
     (revoked tokens too), for display (unknown/deleted ids are left out)."""
-    from oauth2_provider.models import get_application_model
-
-    from oauth.models import PERSONAL_TOKEN_CLIENT_PREFIX, PersonalAccessToken
-
     ids = {c for c in client_ids if c}
     if not ids:
         return {}

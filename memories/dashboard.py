@@ -13,12 +13,12 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from memories.activity import activity_client_names, activity_daily_counts, activity_top_clients, activity_totals
 from memories.models import Activity, Memory
 
 
 def client_names(client_ids) -> dict[str, str]:
     """OAuth client id → application name (ids of deleted clients are left out)."""
-    from memories.activity import activity_client_names
 
     return activity_client_names(client_ids=list(client_ids))
 
@@ -59,7 +59,6 @@ QUERY_ACTIONS = ("memory.search", "persona.query")
 def admin_overview(*, days: int = 14) -> Overview:
     """Totals and per-day query counts for the admin page (counts come from
     ``memories.activity``'s aggregates)."""
-    from memories.activity import activity_daily_counts, activity_top_clients, activity_totals
 
     User = get_user_model()
     by_permission = dict(Memory.objects.values_list("permission").annotate(n=Count("id")).values_list("permission", "n"))

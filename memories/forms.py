@@ -9,11 +9,12 @@ from datetime import UTC, datetime, time
 
 from django import forms
 from django.contrib.auth.models import Group
+from django.urls import reverse
 from django.utils import timezone
 
 from memories import validation
 from memories.models import Permission
-from memories.selectors import EXPIRED_CHOICES
+from memories.selectors import EXPIRED_CHOICES, MemoryFilters
 from picard.errors import form_message
 from picard.exceptions import DomainError
 from picard.timezones import browser_zone
@@ -74,7 +75,6 @@ class MemoryForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from django.urls import reverse
 
         zone = timezone.get_current_timezone_name()
         self.fields["time_zone"].initial = zone
@@ -158,8 +158,6 @@ class MemoryFilterForm(forms.Form):
         return data
 
     def filters(self, *, actor):
-        from memories.selectors import MemoryFilters
-
         data = self.cleaned_data
         start, end = data.get("created_from"), data.get("created_to")
         return MemoryFilters(

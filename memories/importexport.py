@@ -28,6 +28,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from django.utils import timezone
 from memories import crypto, keywords, services
 from memories.activity import activity_collected, activity_record
 from memories.models import Activity, ImportJob, Memory, Permission
+from memories.reembed import embed_for_write
 from memories.selectors import MemoryFilters, memory_visible_qs
 from memories.serializers import iso
 from memories.validation import (
@@ -411,8 +413,6 @@ def _claim(job_id, worker: str) -> bool:
 
 
 def _embed_chunk(plans: list[RowPlan]) -> dict[int, dict]:
-    from memories.reembed import embed_for_write
-
     texts = [(i, p.fields["text"]) for i, p in enumerate(plans) if p.fields]
     if not texts:
         return {}
@@ -512,8 +512,6 @@ def import_job_run(*, job_id, worker: str | None = None, throttle: float | None 
                         job.heartbeat_at = timezone.now()
                         job.save(update_fields=["created_count", "skipped_count", "failed_count", "errors", "position", "heartbeat_at"])
                     if throttle:
-                        import time
-
                         time.sleep(throttle)
                 position += len(chunk)
         with transaction.atomic():

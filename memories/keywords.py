@@ -17,7 +17,10 @@ import re
 import unicodedata
 from collections import Counter
 
+import snowballstemmer
 from django.conf import settings
+
+from picard.exceptions import ConfigurationError
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
 MAX_TERM_LENGTH = 64
@@ -42,8 +45,6 @@ STOP_WORDS = frozenset(
 
 @functools.lru_cache(maxsize=4)
 def _stemmer(language: str):
-    import snowballstemmer
-
     return snowballstemmer.stemmer(language)
 
 
@@ -72,8 +73,6 @@ def normalise(text: str) -> list[str]:
 def _key() -> bytes:
     key = settings.PICARD_TERM_HASH_KEY
     if not key:
-        from picard.exceptions import ConfigurationError
-
         raise ConfigurationError("PICARD_TERM_HASH_KEY is empty: set a long random secret.")
     return key.encode("utf-8")
 

@@ -16,10 +16,13 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_application_model
 
 from memories import crypto
 from memories.activity import activity_record
+from memories.embeddings import get_provider
 from memories.models import Activity, Memory
+from memories.reembed import embedding_state
 from picard.exceptions import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -67,7 +70,6 @@ def memory_purge_expired(*, older_than_days: int = 0, dry_run: bool = False, bat
 
 def stats_collect() -> dict:
     """Counts an operator wants at a glance (no memory text, no per-user detail)."""
-    from memories.embeddings import get_provider
 
     now = timezone.now()
     User = get_user_model()
@@ -96,12 +98,10 @@ def stats_collect() -> dict:
             "total": Activity.objects.count(),
         },
     }
-    from memories.reembed import embedding_state
 
     state = embedding_state()
     data["embedding"]["active_model"] = state.active_model if state else get_provider().name
     data["embedding"]["switching_to"] = state.target_model if state else None
-    from oauth2_provider.models import get_access_token_model, get_application_model
 
     data["oauth"] = {
         "clients": get_application_model().objects.count(),

@@ -13,6 +13,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from pgvector.django import VectorField
 
+from memories.crypto import decrypt, encrypt
+
 
 class Permission(models.TextChoices):
     PRIVATE = "private", "Private (only you)"
@@ -153,8 +155,6 @@ class Memory(models.Model):
 
     @property
     def text(self) -> str:
-        from memories.crypto import decrypt
-
         cached = getattr(self, "_plaintext", None)
         if cached is None:
             cached = decrypt(self.text_encrypted)
@@ -162,8 +162,6 @@ class Memory(models.Model):
         return cached
 
     def set_text(self, value: str) -> None:
-        from memories.crypto import encrypt
-
         self.text_encrypted = encrypt(value)
         self._plaintext = value
 
@@ -204,8 +202,6 @@ class MemoryVersion(models.Model):
 
     @property
     def text(self) -> str:
-        from memories.crypto import decrypt
-
         cached = getattr(self, "_plaintext", None)
         if cached is None:
             cached = self._plaintext = decrypt(self.text_encrypted)

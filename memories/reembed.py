@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from memories.embeddings import EmbeddingProvider, EmbeddingUnavailable, build_provider, get_provider
 from memories.models import EmbeddingState, Memory
+from memories.vector_index import ensure_vector_index
 from picard.exceptions import Conflict, ValidationError
 from picard.ttlcache import TimedCache
 
@@ -322,7 +323,6 @@ def embedding_switch_complete(*, catch_up_limit: int = 1000) -> EmbeddingState:
     """Make the target the active model, atomically (see the module docstring). Rows still
     lacking a target vector (at most ``catch_up_limit``, else Conflict: fill first) are
     embedded inside the transaction. Then the target's vector index is built."""
-    from memories.vector_index import ensure_vector_index
 
     with transaction.atomic():
         state = embedding_state(lock="update")

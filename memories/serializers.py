@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from memories.models import Memory, MemoryVersion
+from memories.selectors import memory_share_targets
 
 
 def iso(value: datetime | None) -> str | None:
@@ -40,8 +41,6 @@ def memory_as_dict(memory: Memory, *, actor=None, score: float | None = None, in
     if score is not None:
         data["score"] = round(score, 4)
     if include_shares and actor is not None and memory.owner_id == actor.pk and memory.permission == "shared":
-        from memories.selectors import memory_share_targets
-
         data["shared_with"] = memory_share_targets(memory=memory)
     return data
 

@@ -26,7 +26,7 @@ from memories import keywords, search, selectors
 from memories.activity import activity_collected, activity_record
 from memories.embeddings import EmbeddingUnavailable, get_provider  # noqa: F401  (re-exported for callers)
 from memories.models import KeywordDocument, KeywordPosting, Memory, MemoryShare, MemoryVersion, Permission
-from memories.reembed import assign_vectors, lock_for_write
+from memories.reembed import active_provider, assign_vectors, embed_for_write, lock_for_write
 from memories.validation import (
     clean_expires_at,
     clean_metadata,
@@ -58,7 +58,6 @@ class ShareTargets:
 def _embed_or_pending(text: str) -> dict[str, list[float]]:
     """``{model name: vector}`` for the active model (and the target of a model switch in
     progress, see memories.reembed). A provider that is down leaves its slot pending."""
-    from memories.reembed import embed_for_write
 
     return embed_for_write([text])[0]
 
@@ -637,8 +636,6 @@ def memory_batch(*, actor, operations: Sequence[BatchOperation]) -> list[BatchRe
             except DomainError:
                 pass
     if texts:
-        from memories.reembed import embed_for_write
-
         vectors = embed_for_write([t for _, t in texts])
         pre_embedded = {i: v for (i, _), v in zip(texts, vectors, strict=False)}
     results: list[BatchResult] = []
@@ -670,7 +667,6 @@ def memory_embed_pending(*, limit: int = 500, progress=None) -> int:
     """Embed memories whose embedding is pending (NULL) or made by another model than the
     active one (see memories.reembed), in place. Returns how many were embedded. Safe to
     run concurrently (SKIP LOCKED). ``progress(n)`` is called after each batch."""
-    from memories.reembed import active_provider, lock_for_write
 
     done = 0
     while done < limit:

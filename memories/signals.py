@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import logging
 
+from django.db import connections
+
+from memories.embeddings import get_provider
+from memories.vector_index import ensure_vector_index
+
 logger = logging.getLogger(__name__)
 
 
 def ensure_index_after_migrate(sender, using="default", **kwargs) -> None:
-    from django.db import connections
-
-    from memories.embeddings import get_provider
-    from memories.vector_index import ensure_vector_index
-
     if "memories_memory" not in connections[using].introspection.table_names():
         return
     provider = get_provider()

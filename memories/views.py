@@ -8,25 +8,28 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import logging
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
-from django.http import HttpResponseRedirect, JsonResponse, QueryDict
+from django.http import HttpResponseRedirect, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from memories import selectors, services
-from memories.forms import WHOSE_HEADINGS, BulkForm, MemoryFilterForm, MemoryForm
-from memories.models import Memory, Permission
+from memories import dashboard, importexport, selectors, services
+from memories.activity import activity_timeline
+from memories.forms import WHOSE_HEADINGS, BulkForm, ExportForm, ImportUploadForm, MemoryFilterForm, MemoryForm
+from memories.models import ImportJob, Memory, Permission
 from memories.selectors import SORTS, MemoryFilters
 from picard.context import call_context
 from picard.errors import form_message
@@ -163,10 +166,6 @@ def _apply_errors(form, exc: DomainError) -> None:
 
 
 def _initial_from_user(user) -> dict:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     initial = {"permission": user.default_permission or Permission.PRIVATE}
     if user.default_expiry_days:
         initial["expires_at"] = (timezone.now() + timedelta(days=user.default_expiry_days)).replace(second=0, microsecond=0)
@@ -301,8 +300,6 @@ def _conflict_page(request, *, memory: Memory, form, opened_at: int):
 
 
 def _json_or_empty(value) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, indent=2) if value else ""
 
 
@@ -477,9 +474,6 @@ def user_lookup_view(request):
 @require_GET
 @web_view
 def activity_view(request):
-    from memories import dashboard
-    from memories.activity import activity_timeline
-
     cursor = request.GET.get("cursor") or None
     page = activity_timeline(user=request.user, cursor=cursor, limit=50)
     rows = page.items
@@ -504,8 +498,6 @@ def activity_view(request):
 @require_GET
 @web_view
 def admin_overview_view(request):
-    from memories import dashboard
-
     if not request.user.is_staff:
         return render(request, "error.html", {"title": "Administrators only", "message": "This page is for Picard's administrators."}, status=403)
     overview = dashboard.admin_overview()
@@ -519,10 +511,6 @@ def admin_overview_view(request):
 @require_http_methods(["GET", "POST"])
 @web_view
 def import_view(request):
-    from memories import importexport
-    from memories.forms import ExportForm, ImportUploadForm
-    from memories.models import ImportJob
-
     form = ImportUploadForm(request.POST, request.FILES) if request.method == "POST" else ImportUploadForm()
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -546,7 +534,6 @@ def import_view(request):
 
 def _import_job_running(request, job_id):
     """The actor's import job, with a worker (re)started if it has none (e.g. after a restart)."""
-    from memories import importexport
 
     job = importexport.import_job_get(actor=request.user, job_id=job_id)
     if importexport.import_job_needs_worker(job):
@@ -559,8 +546,6 @@ def _import_job_running(request, job_id):
 @require_GET
 @web_view
 def import_job_view(request, job_id):
-    from memories import importexport
-
     job = _import_job_running(request, job_id)
     preview = importexport.import_job_preview(job=job) if job.status == job.Status.PREVIEW else None
     return render(request, "memories/import_job.html", {
@@ -583,8 +568,6 @@ def import_job_status_view(request, job_id):
 @require_POST
 @web_view
 def import_job_action_view(request, job_id, action):
-    from memories import importexport
-
     if action == "start":
         job = importexport.import_job_start(actor=request.user, job_id=job_id)
         importexport.import_job_start_background(job.id)
@@ -605,12 +588,6 @@ def import_job_action_view(request, job_id, action):
 @require_GET
 @web_view
 def export_view(request):
-    from django.http import StreamingHttpResponse
-    from django.utils import timezone
-
-    from memories import importexport
-    from memories.forms import ExportForm
-
     form = ExportForm(request.GET)
     if not form.is_valid():
         for errors in form.errors.values():

@@ -17,6 +17,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from memories.selectors import user_get
 from personas import selectors, services
 from personas.llm import allowed_models, llm_configured
 from personas.models import Persona
@@ -164,8 +165,6 @@ def persona_me(request: Request) -> Response:
                responses={200: PersonaPublicSchema, 404: OpenApiResponse(description="No such user."), **_ERRORS})
 @api_view(["GET"])
 def persona_detail(request: Request, user_id) -> Response:
-    from memories.selectors import user_get
-
     with _door(request, READ):
         owner = user_get(user_id=user_id)
         persona = selectors.persona_get_or_default(owner=owner)

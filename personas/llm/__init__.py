@@ -98,7 +98,7 @@ def resolve_model(chat_model: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _cached(frozen: tuple) -> ChatProvider:
-    from personas.llm.openai_chat import OpenAICompatibleChat
+    from personas.llm.openai_chat import OpenAICompatibleChat  # noqa: PLC0415 - cycle: openai_chat imports personas.llm (and it defers the openai client)
 
     config = dict(frozen)
     return OpenAICompatibleChat(

@@ -14,15 +14,15 @@ import functools
 import logging
 import math
 
+from memories.embeddings.local import _tokenizer_path
+
 logger = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)
 def _tokenizer():
     try:
-        from tokenizers import Tokenizer
-
-        from memories.embeddings.local import _tokenizer_path
+        from tokenizers import Tokenizer  # noqa: PLC0415 - defers the tokenizers library until the first token count
 
         tokenizer = Tokenizer.from_file(str(_tokenizer_path()))
         tokenizer.no_truncation()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from memories.importexport import FORMATS, MAX_UPLOAD_BYTES, import_job_create, import_job_run, import_job_start
+from memories.importexport import FORMATS, MAX_UPLOAD_BYTES, import_job_cancel, import_job_create, import_job_run, import_job_start
 from memories.management.commands.export_memories import _find_user
 from picard.context import call_context
 from picard.exceptions import DomainError
@@ -66,7 +66,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(plans)} rows: {len(plans) - len(bad)} importable, {len(bad)} with problems (dry run: nothing imported).")
             for plan in bad[:20]:
                 self.stdout.write(f"  row {plan.number}: {plan.error}")
-            from memories.importexport import import_job_cancel
 
             import_job_cancel(actor=user, job_id=job.id)
             return None
