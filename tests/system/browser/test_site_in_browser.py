@@ -5,6 +5,7 @@ bulk actions → admin overview; and a phone-sized viewport where nothing overfl
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -341,8 +342,14 @@ def test_connect_an_oauth_client_and_revoke_it(live_site, new_page):
     status, _ = _post(site("/api/tools"), json_body={"tool": "query_memory", "data": {"query": "bike lock"}}, token=access)
     assert status == 401
 
-    # Her timeline says which app searched her memories.
+    # Her timeline says which app searched her memories. Read activity is written in batches
+    # about once a second (docs/security.md), so a page opened at once may not show it yet:
+    # reload as a person would, for a few seconds at most.
+    deadline = time.monotonic() + 10
     page.goto(site("/activity"))
+    while "via Notebook Assistant" not in page.locator(".timeline").first.inner_text() and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        page.reload()
     expect(page.locator(".timeline").first).to_contain_text("via Notebook Assistant")
 
 
