@@ -381,16 +381,23 @@ def import_job_start(*, actor, job_id) -> ImportJob:
     return job
 
 
+def _cancel_if_unfinished(job: ImportJob) -> bool:
+    """Mark a job that has not finished as cancelled (the caller holds its row lock and saves)."""
+    if job.status not in (ImportJob.Status.PREVIEW, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+        return False
+    job.status = ImportJob.Status.CANCELLED
+    job.payload_encrypted = ""
+    job.finished_at = timezone.now()
+    job.message = f"Cancelled after {job.position} of {job.total} rows."
+    return True
+
+
 def import_job_cancel(*, actor, job_id) -> ImportJob:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().filter(owner=actor, id=clean_uuid(job_id, field="job_id")).first()
         if job is None:
             raise NotFound("Import not found.")
-        if job.status in (ImportJob.Status.PREVIEW, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
-            job.status = ImportJob.Status.CANCELLED
-            job.payload_encrypted = ""
-            job.finished_at = timezone.now()
-            job.message = f"Cancelled after {job.position} of {job.total} rows."
+        if _cancel_if_unfinished(job):
             job.save()
     return job
 
@@ -538,11 +545,7 @@ def import_job_undo(*, actor, job_id) -> int:
         job = ImportJob.objects.select_for_update().filter(owner=actor, id=clean_uuid(job_id, field="job_id")).first()
         if job is None:
             raise NotFound("Import not found.")
-        if job.status in (ImportJob.Status.PREVIEW, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
-            job.status = ImportJob.Status.CANCELLED
-            job.payload_encrypted = ""
-            job.finished_at = timezone.now()
-            job.message = f"Cancelled after {job.position} of {job.total} rows."
+        _cancel_if_unfinished(job)
         now = timezone.now()
         with connection.cursor() as cursor:
             cursor.execute(
