@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bench.load  # noqa: E402
-from bench.load import KeepAliveClient, _free_port, setup_database, start_server, stop_server  # noqa: E402
+from bench.load import KeepAliveClient, setup_database, start_server, stop_server  # noqa: E402
 from bench.report import write_section  # noqa: E402
+from picard.testing import free_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -180,7 +181,7 @@ def main() -> None:
     args.clients, args.workers = 1, 1
     args.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PICARD_DATA_DIR"] = str(args.data_dir)
-    port = _free_port()
+    port = free_port()
     os.environ["PORT"] = str(port)
     load_start = os.getloadavg()
     setup = setup_database(args)
